@@ -1,0 +1,56 @@
+# Swapdrop developer entry points. Everything runs in venvs made with Python 3.13,
+# the Lambda runtime: .venv (app, tests, local stack) and .venv-tools (sam, cfn-lint,
+# which pin their own boto3).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || { r=$$(pyenv root 2>/dev/null) && [ -x "$$r/versions/3.13.0/bin/python3.13" ] && echo "$$r/versions/3.13.0/bin/python3.13"; })
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+export AWS_DEFAULT_REGION ?= us-east-1
+# sam build looks for python3.13 on PATH.
+export PATH := $(dir $(PYTHON313)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help python venv tools lint unit integration test build clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+python:
+	@if [ -z "$(PYTHON313)" ] || ! "$(PYTHON313)" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then \
+	  echo "error: Python 3.13 (the Lambda runtime) was not found."; \
+	  echo "       Put python3.13 on PATH, install it with 'pyenv install 3.13.0', or run make PYTHON313=/path/to/python3.13"; \
+	  exit 1; fi
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt | python
+	"$(PYTHON313)" -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt | python
+	"$(PYTHON313)" -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+venv: $(VENV)/.installed ## create the app/test venv
+tools: $(TOOLS)/.installed ## create the sam/cfn-lint venv
+
+lint: tools venv ## cfn-lint, sam validate --lint, ruff
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	$(VENV)/bin/ruff check .
+
+unit: venv ## unit tests only (fakes, no sockets)
+	$(PY) -m pytest tests/unit -q
+
+build: tools ## sam build (arm64 layer, python3.13)
+	$(TOOLS)/bin/sam build
+
+test: lint venv tools ## lint + the whole pytest suite (unit, integration on moto's server, template and build checks)
+	SAM_BIN=$(abspath $(TOOLS))/bin/sam $(PY) -m pytest tests -q
+
+clean: ## remove venvs and build output
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

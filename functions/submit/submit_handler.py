@@ -1,0 +1,68 @@
+"""SubmitFunction: S3 upload notifications (via SQS, or direct) → submitted swap jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from swapdrop import wiring
+from swapdrop.observability import logger, metrics, tracer
+from swapdrop.s3_events import is_test_event, parse_message_body, uploads_from_s3_event
+from swapdrop.submission import Outcome, Submitter
+from swapdrop.submit_queue import SubmitQueue
+
+LEASE_MARGIN_SECONDS = 15
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class RetryLater(Exception):
+    """The record goes back to the queue; its visibility was already set to the backoff."""
+
+
+def lease_seconds(context: LambdaContext) -> int:
+    """A submitter holds a job for as long as this invocation can run, plus a margin."""
+    return context.get_remaining_time_in_millis() // 1000 + LEASE_MARGIN_SECONDS
+
+
+def submit_all(event: dict[str, Any], submitter: Submitter, lease: int) -> int | None:
+    """Submit every upload in one S3 event; the longest backoff asked for, if any."""
+    delays = [
+        result.retry_after_seconds or 0
+        for upload in uploads_from_s3_event(event)
+        if (result := submitter.submit(upload, lease)).outcome is Outcome.RETRY_LATER
+    ]
+    return max(delays) if delays else None
+
+
+def handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
+    body = parse_message_body(record.body)
+    if is_test_event(body):
+        logger.info("s3:TestEvent dropped")
+        return
+    delay = submit_all(body, submitter, lease)
+    if delay is not None:
+        queue.defer(record.event_source_arn, record.receipt_handle, delay)
+        raise RetryLater(f"retry in {delay} s")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    submitter = wiring.submitter()
+    lease = lease_seconds(context)
+    records = event.get("Records") or [{}]
+    if records[0].get("eventSource") == "aws:s3":  # a direct S3 event (e.g. sam local invoke)
+        delay = submit_all(event, submitter, lease)
+        if delay is not None:
+            raise RetryLater(f"retry in {delay} s")
+        return {"batchItemFailures": []}
+    queue = wiring.submit_queue()
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: handle_record(record, submitter, queue, lease),
+        processor=processor,
+        context=context,
+    )

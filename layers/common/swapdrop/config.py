@@ -1,0 +1,60 @@
+"""The environment, read once into a typed model: a typo fails at cold start, not mid-job."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cache
+
+from pydantic import BaseModel, Field, HttpUrl, field_validator
+
+
+class AuthStyle(StrEnum):
+    """How the swap API wants its key: relays use Bearer, midjourney-proxy uses mj-api-secret."""
+
+    BEARER = "bearer"
+    MJ_API_SECRET = "mj-api-secret"  # noqa: S105 - a header name, not a secret
+
+
+class Settings(BaseModel, frozen=True):
+    bucket_name: str = Field(min_length=3)
+    jobs_table_name: str = Field(min_length=1)
+    open_jobs_index_name: str = "OpenJobs"
+    event_bus_name: str = Field(min_length=1)
+    upstream_base_url: HttpUrl
+    upstream_auth_style: AuthStyle = AuthStyle.BEARER
+    upstream_api_key_secret_id: str = Field(min_length=1)
+    upstream_instance_id: str = ""
+    upstream_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    callback_base_url: HttpUrl
+    callback_token_secret_id: str = Field(min_length=1)
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_submit_attempts: int = Field(default=5, ge=1, le=50)
+    job_timeout_minutes: int = Field(default=60, ge=1)
+    reconcile_quiet_seconds: int = Field(default=120, ge=0)
+    allow_private_result_urls: bool = False
+
+    @field_validator("upstream_instance_id", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @property
+    def upstream_base(self) -> str:
+        return str(self.upstream_base_url).rstrip("/")
+
+    @property
+    def callback_base(self) -> str:
+        return str(self.callback_base_url).rstrip("/")
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        return cls.model_validate(values)
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings; cached for the life of the Lambda container."""
+    return Settings.from_environ()

@@ -1,0 +1,38 @@
+"""Apply a state-machine decision to the stored job, safely under concurrency.
+
+Read the job, let the state machine decide, write only if nobody wrote in between
+(version check); on a conflict, read again and decide again. Callbacks, polls and
+submitters racing on one job therefore never lose or reverse each other's facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from swapdrop.job_store import JobStore, VersionConflict
+from swapdrop.jobs import Job
+from swapdrop.state_machine import Decision
+
+MAX_CONFLICT_RETRIES = 8
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+def update_job(store: JobStore, job_id: str, decide: Callable[[Job], Decision]) -> Decision:
+    for _ in range(MAX_CONFLICT_RETRIES):
+        current = store.get(job_id)
+        if current is None:
+            raise JobNotFound(job_id)
+        decision = decide(current)
+        if not decision.changed:
+            return decision
+        new = dataclasses.replace(decision.job, version=current.version + 1)
+        try:
+            store.replace(new, expected_version=current.version)
+        except VersionConflict:
+            continue
+        return dataclasses.replace(decision, job=new)
+    raise VersionConflict(f"{job_id}: gave up after {MAX_CONFLICT_RETRIES} concurrent changes")

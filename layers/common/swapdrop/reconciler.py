@@ -1,0 +1,103 @@
+"""The safety net for callbacks that never come (or come broken), run on a schedule.
+
+For every job the sparse OpenJobs index holds that has had no news for a while:
+- terminal jobs with work left: copy the result, publish the event;
+- jobs past the job timeout: fail them, so no job stays open forever;
+- jobs with an upstream task: poll list-by-condition and apply the snapshots
+  exactly as a callback would (same SnapshotApplier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from swapdrop import state_machine as sm
+from swapdrop.finishing import JobFinisher
+from swapdrop.job_store import JobStore
+from swapdrop.job_updates import update_job
+from swapdrop.jobs import Job, iso, parse_iso, utc_now
+from swapdrop.observability import logger, metrics
+from swapdrop.snapshots import SnapshotApplier
+from swapdrop.task_snapshot import TaskSnapshot
+from swapdrop.upstream import UpstreamError
+
+
+class TaskPoller(Protocol):
+    def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]: ...
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    examined: int = 0
+    finished: int = 0
+    timed_out: int = 0
+    polled: int = 0
+    updated: int = 0
+    poll_error: str | None = None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        jobs: JobStore,
+        poller: TaskPoller,
+        applier: SnapshotApplier,
+        finisher: JobFinisher,
+        job_timeout_minutes: int,
+        quiet_seconds: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._jobs = jobs
+        self._poller = poller
+        self._applier = applier
+        self._finisher = finisher
+        self._timeout = timedelta(minutes=job_timeout_minutes)
+        self._timeout_minutes = job_timeout_minutes
+        self._quiet = timedelta(seconds=quiet_seconds)
+        self._clock = clock
+
+    def run(self, max_jobs: int = 5000) -> ReconcileReport:
+        report = ReconcileReport()
+        now = self._clock()
+        to_poll: list[Job] = []
+        for job in self._jobs.open_jobs(updated_before=iso(now - self._quiet)):
+            if report.examined >= max_jobs:
+                break
+            report.examined += 1
+            if job.status.is_terminal:
+                self._finisher.finish(job)
+                report.finished += 1
+            elif parse_iso(job.createdAt) + self._timeout <= now:
+                decision = update_job(
+                    self._jobs, job.jobId, lambda j: sm.time_out(j, self._clock(), self._timeout_minutes)
+                )
+                if decision.became_terminal:
+                    report.timed_out += 1
+                    metrics.add_metric(name="JobsTimedOut", unit="Count", value=1)
+                self._finisher.finish(decision.job)
+            elif job.taskId:
+                to_poll.append(job)
+        if to_poll:
+            self._poll(to_poll, report)
+        logger.info("reconciled", extra={"report": asdict(report)})
+        return report
+
+    def _poll(self, jobs: list[Job], report: ReconcileReport) -> None:
+        try:
+            snapshots = self._poller.list_tasks([job.taskId for job in jobs if job.taskId])
+        except UpstreamError as error:
+            report.poll_error = str(error)
+            metrics.add_metric(name="PollFailures", unit="Count", value=1)
+            logger.warning("polling the swap API failed", extra={"error": str(error)})
+            return
+        report.polled = len(jobs)
+        by_task = {snapshot.id: snapshot for snapshot in snapshots}
+        for job in jobs:
+            snapshot = by_task.get(job.taskId or "")
+            if snapshot is None:
+                continue
+            if self._applier.apply(job.jobId, snapshot, via="poll").changed:
+                report.updated += 1

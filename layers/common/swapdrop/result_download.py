@@ -1,0 +1,123 @@
+"""Fetch the upstream's result image from its `imageUrl`, which we do not control.
+
+The URL comes from a callback body, so it is treated as hostile: http/https only,
+no credentials in it, no link-local, metadata, multicast or reserved addresses
+(and no private or loopback ones unless the local stack allows them), redirects
+followed by hand and checked again, a size cap, and the content must be an image.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from swapdrop.image_check import InvalidImage, inspect_image
+
+MAX_REDIRECTS = 3
+_ALWAYS_BLOCKED = (
+    ipaddress.ip_network("169.254.0.0/16"),  # link-local, incl. the EC2/Lambda metadata endpoints
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::/32"),
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("0.0.0.0/8"),
+)
+
+Resolver = Callable[[str], list[str]]
+
+
+class DownloadRefused(Exception):
+    """Why this result could not be fetched, for the job's record."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedImage:
+    data: bytes
+    extension: str
+    mime_type: str
+
+
+def resolve_host(host: str) -> list[str]:
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+
+
+class ResultDownloader:
+    def __init__(
+        self,
+        max_bytes: int,
+        allow_private: bool = False,
+        timeout_seconds: float = 15.0,
+        session: requests.Session | None = None,
+        resolver: Resolver = resolve_host,
+    ) -> None:
+        self._max_bytes = max_bytes
+        self._allow_private = allow_private
+        self._timeout = (min(5.0, timeout_seconds), timeout_seconds)
+        self._session = session or requests.Session()
+        self._resolve = resolver
+
+    def download(self, url: str) -> DownloadedImage:
+        for _ in range(MAX_REDIRECTS + 1):
+            self.check_url(url)
+            try:
+                response = self._session.get(url, stream=True, timeout=self._timeout, allow_redirects=False)
+            except requests.RequestException as error:
+                raise DownloadRefused(f"could not fetch the result image ({type(error).__name__})") from None
+            with response:
+                if response.is_redirect:
+                    url = urljoin(url, response.headers.get("Location", ""))
+                    continue
+                if response.status_code != 200:
+                    raise DownloadRefused(f"the result URL answered HTTP {response.status_code}")
+                data = self._read_capped(response)
+            try:
+                info = inspect_image(data, "the result")
+            except InvalidImage as error:
+                raise DownloadRefused(str(error)) from None
+            return DownloadedImage(data=data, extension=info.extension, mime_type=info.mime_type)
+        raise DownloadRefused(f"the result URL redirected more than {MAX_REDIRECTS} times")
+
+    def _read_capped(self, response: requests.Response) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self._max_bytes:
+            raise DownloadRefused(f"the result image is {declared} bytes, over the {self._max_bytes}-byte limit")
+        chunks, total = [], 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > self._max_bytes:
+                    raise DownloadRefused(f"the result image is over the {self._max_bytes}-byte limit")
+                chunks.append(chunk)
+        except requests.RequestException as error:
+            raise DownloadRefused(f"the result download broke off ({type(error).__name__})") from None
+        return b"".join(chunks)
+
+    def check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise DownloadRefused(f"the result URL's scheme '{parts.scheme}' is not http or https")
+        if parts.username or parts.password:
+            raise DownloadRefused("the result URL carries credentials")
+        host = parts.hostname
+        if not host:
+            raise DownloadRefused("the result URL has no host")
+        try:
+            addresses = self._resolve(host)
+        except OSError:
+            raise DownloadRefused(f"the result host '{host}' does not resolve") from None
+        for address in addresses:
+            self._check_address(host, ipaddress.ip_address(address.split("%")[0]))
+
+    def _check_address(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        blocked = any(address in network for network in _ALWAYS_BLOCKED) or address.is_link_local
+        blocked = blocked or address.is_multicast or address.is_reserved or address.is_unspecified
+        if not self._allow_private:
+            blocked = blocked or address.is_private or address.is_loopback
+        if blocked:
+            raise DownloadRefused(f"the result host '{host}' resolves to a disallowed address ({address})")

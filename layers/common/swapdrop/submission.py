@@ -1,0 +1,274 @@
+"""Turn one uploaded target into one submitted swap job, exactly once.
+
+1. Claim: create the job record with a conditional write (same event → same job id).
+2. Take the job for this attempt (a lease), so concurrent deliveries submit nothing.
+3. Check the inputs; anything wrong ends the job REJECTED with a reason, never sent upstream.
+4. Submit, and record what the upstream said: SUBMITTED, retry later, or FAILURE.
+
+A submit that times out after the request was sent may have created an upstream
+task. We retry it (the job would otherwise be lost), and the job follows only one
+task: whichever is recorded first (by our submit's answer or by that task's own
+callback, which carries our job id and token); snapshots of the other are refused.
+The cost is at most one extra upstream swap, never a second result.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from urllib.parse import quote
+
+from swapdrop import state_machine as sm
+from swapdrop.callback_token import token_for
+from swapdrop.finishing import JobFinisher
+from swapdrop.image_check import InvalidImage, inspect_image
+from swapdrop.job_store import JobStore
+from swapdrop.job_updates import update_job
+from swapdrop.jobs import Job, JobStatus, iso, utc_now
+from swapdrop.layout import (
+    FACES_PREFIX,
+    LayoutError,
+    face_key_candidates_prefix,
+    job_id_for,
+    match_face_keys,
+    parse_inbox_key,
+)
+from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
+from swapdrop.observability import logger, metrics
+from swapdrop.upstream import Accepted, Rejected, Retryable, SubmitOutcome, SwapImage, SwapRequest
+
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 900
+
+
+class SwapGateway(Protocol):
+    def submit_swap(self, request: SwapRequest) -> SubmitOutcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One object created under inbox/, as an S3 event names it (key already decoded)."""
+
+    bucket: str
+    key: str
+    sequencer: str
+    version_id: str | None = None
+
+    @property
+    def job_id(self) -> str:
+        return job_id_for(self.bucket, self.key, self.version_id or self.sequencer)
+
+
+class Outcome(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+    RETRY_LATER = "RETRY_LATER"
+    DUPLICATE = "DUPLICATE"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    job_id: str
+    outcome: Outcome
+    detail: str = ""
+    retry_after_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitPolicy:
+    bucket: str
+    callback_base_url: str
+    max_image_bytes: int
+    max_attempts: int
+    instance_id: str = ""
+
+
+def backoff_seconds(attempt: int, rng: Callable[[float, float], float] = random.uniform) -> int:
+    """Exponential backoff with jitter for the SQS message's next visibility."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return max(1, int(rng(ceiling * 0.75, ceiling)))
+
+
+class _Rejection(Exception):
+    pass
+
+
+class Submitter:
+    def __init__(
+        self,
+        jobs: JobStore,
+        media: MediaStore,
+        upstream: SwapGateway,
+        finisher: JobFinisher,
+        callback_secret: Callable[[], str],
+        policy: SubmitPolicy,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._jobs = jobs
+        self._media = media
+        self._upstream = upstream
+        self._finisher = finisher
+        self._callback_secret = callback_secret
+        self._policy = policy
+        self._clock = clock
+
+    def submit(self, upload: Upload, lease_seconds: int) -> SubmitResult:
+        job_id = upload.job_id
+        self._claim(upload, job_id)
+        lease_until = int(self._clock().timestamp()) + lease_seconds
+        taken = update_job(self._jobs, job_id, lambda j: sm.start_attempt(j, self._clock(), lease_until))
+        if not taken.changed:
+            metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
+            logger.info("duplicate delivery ignored", extra={"job_id": job_id, "why": taken.refusal})
+            return SubmitResult(job_id, Outcome.DUPLICATE, taken.refusal or "")
+        try:
+            return self._attempt(taken.job, upload)
+        except Exception as error:
+            self._release(job_id, f"internal error ({type(error).__name__}); will retry")
+            raise
+
+    def _claim(self, upload: Upload, job_id: str) -> None:
+        stamp = iso(self._clock())
+        try:
+            face: str | None = parse_inbox_key(upload.key).face
+        except LayoutError:
+            face = None  # recorded as a rejection once the job is taken
+        created = self._jobs.create(
+            Job(
+                jobId=job_id,
+                status=JobStatus.PENDING,
+                bucket=upload.bucket,
+                targetKey=upload.key,
+                face=face,
+                createdAt=stamp,
+                updatedAt=stamp,
+            )
+        )
+        if created:
+            metrics.add_metric(name="JobsCreated", unit="Count", value=1)
+            logger.info("job created", extra={"job_id": job_id, "target_key": upload.key})
+
+    def _release(self, job_id: str, error: str) -> None:
+        try:
+            update_job(self._jobs, job_id, lambda j: sm.release_attempt(j, self._clock(), error))
+        except Exception:  # the lease then simply expires
+            logger.exception("could not release the job", extra={"job_id": job_id})
+
+    def _attempt(self, job: Job, upload: Upload) -> SubmitResult:
+        try:
+            request = self._build_request(job, upload)
+        except _Rejection as rejection:
+            return self._reject(job.jobId, str(rejection))
+        outcome = self._upstream.submit_swap(request)
+        match outcome:
+            case Accepted(task_id=task_id, queue_position=position):
+                return self._accepted(job.jobId, task_id, position)
+            case Rejected(reason=reason):
+                return self._failed(job.jobId, reason)
+            case Retryable(reason=reason, maybe_accepted=maybe_accepted):
+                return self._retryable(job.jobId, reason, maybe_accepted)
+        raise TypeError(f"unexpected submit outcome {outcome!r}")
+
+    def _build_request(self, job: Job, upload: Upload) -> SwapRequest:
+        if upload.bucket != self._policy.bucket:
+            raise _Rejection(f"bucket '{upload.bucket}' is not this Swapdrop's bucket '{self._policy.bucket}'")
+        try:
+            target = parse_inbox_key(upload.key)
+        except LayoutError as error:
+            raise _Rejection(str(error)) from None
+        source_key = self._resolve_face(target.face)
+        update_job(self._jobs, job.jobId, lambda j: sm.note_inputs(j, self._clock(), target.face, source_key))
+        source_bytes = self._read(source_key, f"the face image '{source_key}'")
+        target_bytes = self._read(upload.key, f"the target '{upload.key}'")
+        try:
+            source_info = inspect_image(source_bytes, f"the face image '{source_key}'")
+            target_info = inspect_image(target_bytes, f"the target '{upload.key}'")
+        except InvalidImage as error:
+            raise _Rejection(str(error)) from None
+        if source_bytes == target_bytes:
+            raise _Rejection(f"the target is the same image as the face '{source_key}'; there is nothing to swap")
+        token = token_for(self._callback_secret(), job.jobId)
+        return SwapRequest(
+            source=SwapImage(source_bytes, source_info.mime_type),
+            target=SwapImage(target_bytes, target_info.mime_type),
+            notify_hook=f"{self._policy.callback_base_url}/{quote(job.jobId, safe='')}?token={token}",
+            state=job.jobId,
+            instance_id=self._policy.instance_id,
+        )
+
+    def _resolve_face(self, face: str) -> str:
+        keys = match_face_keys(face, self._media.list_keys(face_key_candidates_prefix(face)))
+        if not keys:
+            raise _Rejection(
+                f"no face named '{face}': upload {FACES_PREFIX}{face}.jpg (or .jpeg, .png, .webp) first, "
+                f"then upload the target again"
+            )
+        if len(keys) > 1:
+            raise _Rejection(f"face '{face}' is ambiguous: {', '.join(keys)} all exist; keep only one")
+        return keys[0]
+
+    def _read(self, key: str, label: str) -> bytes:
+        try:
+            return self._media.read(key, self._policy.max_image_bytes)
+        except ObjectMissing:
+            raise _Rejection(f"{label} no longer exists") from None
+        except ObjectTooLarge as error:
+            raise _Rejection(
+                f"{label} is {error.size:,} bytes, over the limit of {error.limit:,} bytes "
+                f"({error.limit / 1048576:.1f} MiB)"
+            ) from None
+
+    # --- recording outcomes -------------------------------------------------------
+
+    def _reject(self, job_id: str, reason: str) -> SubmitResult:
+        decision = update_job(self._jobs, job_id, lambda j: sm.reject(j, self._clock(), reason))
+        metrics.add_metric(name="JobsRejected", unit="Count", value=1)
+        logger.info("job rejected", extra={"job_id": job_id, "reason": reason})
+        self._finisher.finish(decision.job)
+        return SubmitResult(job_id, Outcome.REJECTED, reason)
+
+    def _accepted(self, job_id: str, task_id: str, position: int | None) -> SubmitResult:
+        decision = update_job(self._jobs, job_id, lambda j: sm.record_accepted(j, self._clock(), task_id, position))
+        if decision.refusal:
+            metrics.add_metric(name="OrphanUpstreamTasks", unit="Count", value=1)
+            logger.warning(
+                "upstream task not followed", extra={"job_id": job_id, "task_id": task_id, "why": decision.refusal}
+            )
+        else:
+            metrics.add_metric(name="JobsSubmitted", unit="Count", value=1)
+            logger.info("job submitted", extra={"job_id": job_id, "task_id": task_id, "queue_position": position})
+        return SubmitResult(job_id, Outcome.SUBMITTED, task_id)
+
+    def _failed(self, job_id: str, reason: str) -> SubmitResult:
+        decision = update_job(self._jobs, job_id, lambda j: sm.record_final_failure(j, self._clock(), reason))
+        metrics.add_metric(name="SubmitsRefused", unit="Count", value=1)
+        logger.warning("upstream refused the job", extra={"job_id": job_id, "reason": reason})
+        self._finisher.finish(decision.job)
+        return SubmitResult(job_id, Outcome.FAILED, reason)
+
+    def _retryable(self, job_id: str, reason: str, maybe_accepted: bool) -> SubmitResult:
+        decision = update_job(
+            self._jobs,
+            job_id,
+            lambda j: sm.record_retryable_failure(j, self._clock(), reason, self._policy.max_attempts),
+        )
+        if maybe_accepted:
+            metrics.add_metric(name="AmbiguousSubmits", unit="Count", value=1)
+        if decision.job.status is JobStatus.FAILURE:
+            logger.warning("job failed after its last attempt", extra={"job_id": job_id, "reason": reason})
+            self._finisher.finish(decision.job)
+            return SubmitResult(job_id, Outcome.FAILED, decision.job.failReason or reason)
+        if decision.job.status is not JobStatus.PENDING:  # its task's callback arrived meanwhile
+            return SubmitResult(job_id, Outcome.SUBMITTED, decision.job.taskId or "")
+        delay = backoff_seconds(decision.job.attempts)
+        metrics.add_metric(name="SubmitRetries", unit="Count", value=1)
+        logger.info(
+            "submit will be retried",
+            extra={"job_id": job_id, "reason": reason, "attempt": decision.job.attempts, "delay": delay},
+        )
+        return SubmitResult(job_id, Outcome.RETRY_LATER, reason, retry_after_seconds=delay)

@@ -1,0 +1,276 @@
+"""The client of the Midjourney-proxy-style swap API: submit, fetch, list-by-condition.
+
+Every answer the implementations and relays are seen to give is mapped onto three
+outcomes, so callers never read codes themselves:
+
+- Accepted: codes 1 (submitted), 21 (exists), 22 (queued) with a task id;
+- Retryable: codes 23 (queue full), 9 (failure / queue full), -1 (relay limits),
+  HTTP 429 and 5xx, timeouts and connection errors;
+- Rejected: codes 4 (validation), 24 (banned), 3 (not found), HTTP 401, 403, 404,
+  other 4xx, and codes we do not know (retrying an unknown answer helps no one).
+
+The request body is streamed: the two images are base64-encoded chunk by chunk as
+the socket takes them, so a submit of two 10 MiB images holds only the images.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from pydantic import ValidationError
+
+from swapdrop.config import AuthStyle
+from swapdrop.task_snapshot import TaskSnapshot
+
+SWAP_PATH = "/mj/insight-face/swap"
+LIST_PATH = "/mj/task/list-by-condition"
+FETCH_PATH = "/mj/task/{task_id}/fetch"
+CONNECT_TIMEOUT_SECONDS = 5.0
+LIST_BATCH_SIZE = 50
+_CHUNK = 3 * 16 * 1024  # a multiple of 3, so chunk encodings concatenate to the whole encoding
+
+_ACCEPTED = {1: "SUCCESS", 21: "EXISTED", 22: "IN_QUEUE"}
+_RETRYABLE = {23: "QUEUE_REJECTED", 9: "FAILURE", -1: "RELAY_ERROR"}
+_REJECTED = {4: "VALIDATION_ERROR", 24: "BANNED_PROMPT", 3: "NOT_FOUND"}
+_HTTP_FINAL = {401: "the API key was refused", 403: "access is forbidden for this API key", 404: "not found"}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    task_id: str
+    queue_position: int | None
+    code: int
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retryable:
+    reason: str
+    maybe_accepted: bool = False
+    """True when the request was sent but no answer came: the upstream may have a task."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+SubmitOutcome = Accepted | Retryable | Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class SwapImage:
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class SwapRequest:
+    source: SwapImage
+    target: SwapImage
+    notify_hook: str
+    state: str
+    instance_id: str = ""
+
+
+class UpstreamError(RuntimeError):
+    """A poll (fetch / list) that did not work; the reconciler tries again next round."""
+
+
+class StreamingJsonBody:
+    """The swap request's JSON, produced on demand with an exact Content-Length."""
+
+    def __init__(self, request: SwapRequest) -> None:
+        head = {"notifyHook": request.notify_hook, "state": request.state}
+        if request.instance_id:
+            head["accountFilter"] = {"instanceId": request.instance_id}  # type: ignore[assignment]
+        fixed = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+        self._parts: list[bytes | SwapImage] = [
+            b'{"sourceBase64":"',
+            request.source,
+            b'","targetBase64":"',
+            request.target,
+            b'",' + fixed[1:].encode(),
+        ]
+        self._length = sum(_encoded_length(p) if isinstance(p, SwapImage) else len(p) for p in self._parts)
+        self._chunks = self._generate()
+        self._buffer = b""
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._generate()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def _generate(self) -> Iterator[bytes]:
+        for part in self._parts:
+            if isinstance(part, bytes):
+                yield part
+                continue
+            yield _data_url_prefix(part.mime_type)
+            view = memoryview(part.data)
+            for start in range(0, len(view), _CHUNK):
+                yield base64.b64encode(view[start : start + _CHUNK])
+
+
+def _data_url_prefix(mime_type: str) -> bytes:
+    return f"data:{mime_type};base64,".encode()
+
+
+def _encoded_length(image: SwapImage) -> int:
+    return len(_data_url_prefix(image.mime_type)) + 4 * ((len(image.data) + 2) // 3)
+
+
+class UpstreamClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Callable[[], str],
+        auth_style: AuthStyle,
+        timeout_seconds: float,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._api_key = api_key
+        self._auth_style = auth_style
+        self._timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout_seconds), timeout_seconds)
+        self._session = session or requests.Session()
+
+    def _headers(self) -> dict[str, str]:
+        key = self._api_key()
+        auth = {"Authorization": f"Bearer {key}"} if self._auth_style is AuthStyle.BEARER else {"mj-api-secret": key}
+        return {"Content-Type": "application/json", "Accept": "application/json", **auth}
+
+    def submit_swap(self, request: SwapRequest) -> SubmitOutcome:
+        try:
+            response = self._session.post(
+                self._base + SWAP_PATH,
+                data=StreamingJsonBody(request),
+                headers=self._headers(),
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.ConnectTimeout:
+            return Retryable("the swap API did not accept a connection in time")
+        except requests.ReadTimeout:
+            return Retryable("the swap API did not answer in time after the request was sent", maybe_accepted=True)
+        except requests.ConnectionError as error:
+            return Retryable(f"could not reach the swap API ({type(error).__name__})")
+        return classify_submit_response(response.status_code, response.content)
+
+    def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]:
+        """Snapshots of the given tasks (missing ones are simply absent)."""
+        snapshots: list[TaskSnapshot] = []
+        for start in range(0, len(task_ids), LIST_BATCH_SIZE):
+            batch = task_ids[start : start + LIST_BATCH_SIZE]
+            payload = self._get_json("POST", self._base + LIST_PATH, {"ids": batch})
+            if not isinstance(payload, list):
+                raise UpstreamError("list-by-condition did not return a list")
+            snapshots.extend(s for s in (_snapshot_or_none(item) for item in payload) if s is not None)
+        return snapshots
+
+    def fetch_task(self, task_id: str) -> TaskSnapshot | None:
+        payload = self._get_json("GET", self._base + FETCH_PATH.format(task_id=task_id), None)
+        return _snapshot_or_none(payload)
+
+    def _get_json(self, method: str, url: str, body: Any) -> Any:
+        try:
+            response = self._session.request(
+                method, url, json=body, headers=self._headers(), timeout=self._timeout, allow_redirects=False
+            )
+        except requests.RequestException as error:
+            raise UpstreamError(f"{method} {url.removeprefix(self._base)} failed: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise UpstreamError(f"{method} {url.removeprefix(self._base)} answered HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise UpstreamError(f"{method} {url.removeprefix(self._base)} answered non-JSON") from None
+
+
+def _snapshot_or_none(item: Any) -> TaskSnapshot | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        return TaskSnapshot.model_validate(item)
+    except ValidationError:
+        return None
+
+
+def classify_submit_response(status: int, body: bytes) -> SubmitOutcome:
+    payload = _json_object(body)
+    description = _description(payload)
+    code = payload.get("code") if isinstance(payload.get("code"), int) else None
+    if status == 429:
+        return Retryable(f"the swap API is rate limiting (HTTP 429){_suffix(description)}")
+    if status >= 500:
+        return Retryable(f"the swap API had a server error (HTTP {status}){_suffix(description)}")
+    if status in _HTTP_FINAL:
+        return Rejected(f"HTTP {status}: {description or _HTTP_FINAL[status]}")
+    if status >= 400 and code not in _RETRYABLE:
+        return Rejected(f"HTTP {status}{_code_text(code)}: {description or 'request refused'}")
+    if code is None:
+        return Retryable(f"the swap API answered HTTP {status} without a result code")
+    if code in _ACCEPTED:
+        task_id = payload.get("result")
+        if isinstance(task_id, int) and not isinstance(task_id, bool):
+            task_id = str(task_id)
+        if not isinstance(task_id, str) or not task_id.strip():
+            return Retryable(f"code {code} {_ACCEPTED[code]} came without a task id")
+        return Accepted(task_id.strip(), _queue_position(payload), code, description)
+    if code in _RETRYABLE:
+        return Retryable(f"code {code} {_RETRYABLE[code]}{_suffix(description)}")
+    name = _REJECTED.get(code, "unknown code")
+    return Rejected(f"the swap API refused the job (code {code} {name}){_suffix(description)}")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _description(payload: dict[str, Any]) -> str:
+    for field in ("description", "message", "error"):
+        value = payload.get(field)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:500]
+    return ""
+
+
+def _suffix(description: str) -> str:
+    return f": {description}" if description else ""
+
+
+def _code_text(code: int | None) -> str:
+    return f" (code {code})" if code is not None else ""
+
+
+def _queue_position(payload: dict[str, Any]) -> int | None:
+    properties = payload.get("properties")
+    if isinstance(properties, dict):
+        value = properties.get("numberOfQueues")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None

@@ -1,0 +1,111 @@
+"""Build the real dependencies from Settings, once per Lambda container.
+
+Handlers ask here for a ready service; tests build services from fakes instead.
+boto3 clients honour AWS_ENDPOINT_URL, which is how the local stack points them at moto.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+
+from swapdrop.config import Settings, settings
+from swapdrop.finishing import JobFinisher
+from swapdrop.job_events import EventBridgePublisher
+from swapdrop.job_store import DynamoJobStore
+from swapdrop.media_store import S3MediaStore
+from swapdrop.reconciler import Reconciler
+from swapdrop.result_download import ResultDownloader
+from swapdrop.secrets import secret_reader
+from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
+from swapdrop.submission import SubmitPolicy, Submitter
+from swapdrop.submit_queue import SubmitQueue
+from swapdrop.upstream import UpstreamClient
+
+
+@cache
+def _secrets() -> parameters.SecretsProvider:
+    return parameters.SecretsProvider()
+
+
+def job_store(config: Settings) -> DynamoJobStore:
+    table = boto3.resource("dynamodb").Table(config.jobs_table_name)
+    return DynamoJobStore(table, config.open_jobs_index_name)
+
+
+def upstream_client(config: Settings) -> UpstreamClient:
+    return UpstreamClient(
+        base_url=config.upstream_base,
+        api_key=secret_reader(config.upstream_api_key_secret_id, _secrets()),
+        auth_style=config.upstream_auth_style,
+        timeout_seconds=config.upstream_timeout_seconds,
+    )
+
+
+def finisher(config: Settings) -> JobFinisher:
+    return JobFinisher(
+        jobs=job_store(config),
+        media=S3MediaStore(boto3.client("s3"), config.bucket_name),
+        downloader=ResultDownloader(
+            max_bytes=config.max_image_bytes * 4, allow_private=config.allow_private_result_urls
+        ),
+        events=EventBridgePublisher(boto3.client("events"), config.event_bus_name),
+    )
+
+
+@cache
+def submitter() -> Submitter:
+    config = settings()
+    return Submitter(
+        jobs=job_store(config),
+        media=S3MediaStore(boto3.client("s3"), config.bucket_name),
+        upstream=upstream_client(config),
+        finisher=finisher(config),
+        callback_secret=secret_reader(config.callback_token_secret_id, _secrets()),
+        policy=SubmitPolicy(
+            bucket=config.bucket_name,
+            callback_base_url=config.callback_base,
+            max_image_bytes=config.max_image_bytes,
+            max_attempts=config.max_submit_attempts,
+            instance_id=config.upstream_instance_id,
+        ),
+    )
+
+
+@cache
+def callback_receiver() -> CallbackReceiver:
+    config = settings()
+    jobs = job_store(config)
+    return CallbackReceiver(
+        jobs=jobs,
+        applier=SnapshotApplier(jobs, finisher(config)),
+        token_secret=secret_reader(config.callback_token_secret_id, _secrets()),
+    )
+
+
+@cache
+def reconciler() -> Reconciler:
+    config = settings()
+    jobs = job_store(config)
+    done = finisher(config)
+    return Reconciler(
+        jobs=jobs,
+        poller=upstream_client(config),
+        applier=SnapshotApplier(jobs, done),
+        finisher=done,
+        job_timeout_minutes=config.job_timeout_minutes,
+        quiet_seconds=config.reconcile_quiet_seconds,
+    )
+
+
+def reset() -> None:
+    """Forget every built service (tests and the local stack change the environment)."""
+    for built in (settings, _secrets, submitter, callback_receiver, reconciler, submit_queue):
+        built.cache_clear()
+
+
+@cache
+def submit_queue() -> SubmitQueue:
+    return SubmitQueue(boto3.client("sqs"))
