@@ -37,6 +37,16 @@ def submit_all(event: dict[str, Any], submitter: Submitter, lease: int) -> int |
 
 
 def handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
+    try:
+        _handle_record(record, submitter, queue, lease)
+    except RetryLater:
+        raise
+    except Exception:
+        logger.exception("record failed; it returns to the queue", extra={"message_id": record.message_id})
+        raise
+
+
+def _handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
     body = parse_message_body(record.body)
     if is_test_event(body):
         logger.info("s3:TestEvent dropped")

@@ -26,7 +26,8 @@ class Settings(BaseModel, frozen=True):
     upstream_api_key_secret_id: str = Field(min_length=1)
     upstream_instance_id: str = ""
     upstream_timeout_seconds: float = Field(default=30, gt=0, le=300)
-    callback_base_url: HttpUrl
+    callback_base_url: HttpUrl | None = None
+    """Only the submitter needs it; API Gateway's URL cannot be given to the function it calls."""
     callback_token_secret_id: str = Field(min_length=1)
     max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_submit_attempts: int = Field(default=5, ge=1, le=50)
@@ -39,12 +40,19 @@ class Settings(BaseModel, frozen=True):
     def _strip(cls, value: object) -> object:
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("callback_base_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def upstream_base(self) -> str:
         return str(self.upstream_base_url).rstrip("/")
 
     @property
     def callback_base(self) -> str:
+        if self.callback_base_url is None:
+            raise ValueError("CALLBACK_BASE_URL is not set; the submitter needs it for notifyHook")
         return str(self.callback_base_url).rstrip("/")
 
     @classmethod

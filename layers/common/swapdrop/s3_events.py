@@ -1,14 +1,51 @@
-"""S3 event notifications (direct, or inside SQS messages) → Uploads with decoded keys."""
+"""S3 event notifications (direct, or inside SQS messages) → Uploads with decoded keys.
+
+The model reads only the fields Swapdrop needs, so it accepts every shape S3 (and
+S3-compatible emulators, which omit userIdentity and friends) is seen to send.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import S3Model
+from aws_lambda_powertools.utilities.parser import parse
+from pydantic import BaseModel, ConfigDict
 
 from swapdrop.layout import decode_event_key
 from swapdrop.submission import Upload
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class S3ObjectRef(_Lenient):
+    key: str
+    size: int | None = None
+    eTag: str | None = None
+    sequencer: str | None = None
+    versionId: str | None = None
+
+
+class S3BucketRef(_Lenient):
+    name: str
+
+
+class S3Entity(_Lenient):
+    bucket: S3BucketRef
+    object: S3ObjectRef
+
+
+class S3EventRecord(_Lenient):
+    eventName: str
+    eventTime: datetime
+    s3: S3Entity
+
+
+class S3Notification(_Lenient):
+    Records: list[S3EventRecord]
 
 
 def is_test_event(body: dict[str, Any]) -> bool:
@@ -17,10 +54,10 @@ def is_test_event(body: dict[str, Any]) -> bool:
 
 
 def uploads_from_s3_event(event: dict[str, Any]) -> list[Upload]:
-    """Object-created records only; keys decoded (the models keep them URL-encoded)."""
-    parsed = S3Model.model_validate(event)
+    """Object-created records only; keys decoded (S3 sends them URL-encoded)."""
+    notification = parse(event=event, model=S3Notification)
     uploads = []
-    for record in parsed.Records:
+    for record in notification.Records:
         if not record.eventName.startswith("ObjectCreated:"):
             continue
         key = decode_event_key(record.s3.object.key)
@@ -32,6 +69,7 @@ def uploads_from_s3_event(event: dict[str, Any]) -> list[Upload]:
                 key=key,
                 sequencer=record.s3.object.sequencer,
                 version_id=record.s3.object.versionId,
+                fallback_identity=f"{record.s3.object.eTag}@{record.eventTime.isoformat()}",
             )
         )
     return uploads

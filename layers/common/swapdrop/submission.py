@@ -55,12 +55,14 @@ class Upload:
 
     bucket: str
     key: str
-    sequencer: str
+    sequencer: str | None
     version_id: str | None = None
+    fallback_identity: str = ""
+    """eTag@eventTime, for event sources that send neither sequencer nor versionId."""
 
     @property
     def job_id(self) -> str:
-        return job_id_for(self.bucket, self.key, self.version_id or self.sequencer)
+        return job_id_for(self.bucket, self.key, self.version_id or self.sequencer or self.fallback_identity)
 
 
 class Outcome(StrEnum):
