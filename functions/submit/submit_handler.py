@@ -14,7 +14,8 @@ from swapdrop.submission import Outcome, Submitter
 from swapdrop.submit_queue import SubmitQueue
 
 LEASE_MARGIN_SECONDS = 15
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report failures per message even when all fail: their visibility (backoff) is already set.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
