@@ -63,6 +63,7 @@ class Job:
     createdAt: str
     updatedAt: str
     version: int = 0
+    targetVersionId: str | None = None
     face: str | None = None
     sourceKey: str | None = None
     taskId: str | None = None

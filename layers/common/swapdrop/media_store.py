@@ -22,8 +22,9 @@ class ObjectTooLarge(ValueError):
 class MediaStore(Protocol):
     def list_keys(self, prefix: str) -> list[str]: ...
 
-    def read(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; ObjectMissing, or ObjectTooLarge before downloading a large one."""
+    def read(self, key: str, max_bytes: int, version_id: str | None = None) -> bytes:
+        """The object's bytes (that version, if given); ObjectMissing, or ObjectTooLarge before
+        downloading a large one."""
 
     def write(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None: ...
 
@@ -37,11 +38,12 @@ class S3MediaStore:
         page = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix, MaxKeys=MAX_LISTED_FACE_KEYS)
         return [obj["Key"] for obj in page.get("Contents", [])]
 
-    def read(self, key: str, max_bytes: int) -> bytes:
+    def read(self, key: str, max_bytes: int, version_id: str | None = None) -> bytes:
+        request = {"Bucket": self._bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
         try:
-            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            response = self._s3.get_object(**request)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "404", "NotFound"):
                 raise ObjectMissing(key) from error
             raise
         body = response["Body"]

@@ -146,6 +146,7 @@ class Submitter:
                 status=JobStatus.PENDING,
                 bucket=upload.bucket,
                 targetKey=upload.key,
+                targetVersionId=upload.version_id,
                 face=face,
                 createdAt=stamp,
                 updatedAt=stamp,
@@ -186,7 +187,8 @@ class Submitter:
         source_key = self._resolve_face(target.face)
         update_job(self._jobs, job.jobId, lambda j: sm.note_inputs(j, self._clock(), target.face, source_key))
         source_bytes = self._read(source_key, f"the face image '{source_key}'")
-        target_bytes = self._read(upload.key, f"the target '{upload.key}'")
+        # the version this event announced, not whatever was uploaded to the key since
+        target_bytes = self._read(upload.key, f"the target '{upload.key}'", upload.version_id)
         try:
             source_info = inspect_image(source_bytes, f"the face image '{source_key}'")
             target_info = inspect_image(target_bytes, f"the target '{upload.key}'")
@@ -214,9 +216,9 @@ class Submitter:
             raise _Rejection(f"face '{face}' is ambiguous: {', '.join(keys)} all exist; keep only one")
         return keys[0]
 
-    def _read(self, key: str, label: str) -> bytes:
+    def _read(self, key: str, label: str, version_id: str | None = None) -> bytes:
         try:
-            return self._media.read(key, self._policy.max_image_bytes)
+            return self._media.read(key, self._policy.max_image_bytes, version_id)
         except ObjectMissing:
             raise _Rejection(f"{label} no longer exists") from None
         except ObjectTooLarge as error:
