@@ -1,0 +1,294 @@
+"""Read template.yaml as data: CloudFormation tags become {"Ref": ...}/{"Fn::X": ...} dicts.
+
+Also the few SAM semantics the tests need (Globals merged into each function), and
+walkers over intrinsic functions. No cfn-lint or samtranslator: those live in the
+tools venv, and neither checks references inside SAM function properties.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+PSEUDO_PARAMETERS = frozenset(
+    {
+        "AWS::AccountId",
+        "AWS::NotificationARNs",
+        "AWS::NoValue",
+        "AWS::Partition",
+        "AWS::Region",
+        "AWS::StackId",
+        "AWS::StackName",
+        "AWS::URLSuffix",
+    }
+)
+
+FUNCTION_TYPE = "AWS::Serverless::Function"
+
+_TAGS = (
+    "Ref", "Condition", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "Select", "Split",
+    "Join", "FindInMap", "Base64", "Cidr", "GetAZs", "ImportValue", "Length", "ToJsonString", "Transform",
+)  # fmt: skip
+_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that knows CloudFormation's short tags and refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (YAML keeps only the last one)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _tag_constructor(tag: str):
+    key = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
+
+    def construct(loader: CfnLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if tag == "GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {key: value}
+
+    return construct
+
+
+for _tag in _TAGS:
+    CfnLoader.add_constructor(f"!{_tag}", _tag_constructor(_tag))
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+
+
+# --------------------------------------------------------------------------- SAM globals
+
+
+def _merge_globals(global_value: Any, local_value: Any) -> Any:
+    """SAM's rule: maps merge (the resource wins), lists add up (globals first), scalars: the resource."""
+    if isinstance(global_value, dict) and isinstance(local_value, dict) and not _is_intrinsic(local_value):
+        merged = dict(global_value)
+        for key, value in local_value.items():
+            merged[key] = _merge_globals(global_value[key], value) if key in global_value else value
+        return merged
+    if isinstance(global_value, list) and isinstance(local_value, list):
+        return global_value + local_value
+    return local_value
+
+
+def _is_intrinsic(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and len(node) == 1
+        and next(iter(node)) in {"Ref", "Condition"} | {f"Fn::{t}" for t in _TAGS}
+    )
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every AWS::Serverless::Function's Properties, with Globals.Function merged in."""
+    global_props = template.get("Globals", {}).get("Function", {})
+    result = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == FUNCTION_TYPE:
+            result[name] = _merge_globals(global_props, resource.get("Properties", {}))
+    return result
+
+
+# --------------------------------------------------------------------------- intrinsics
+
+
+def walk(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every node of a YAML tree with the path of keys/indices that leads to it."""
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, (*path, index))
+
+
+def sub_variables(sub: Any) -> set[str]:
+    """The ${Name} / ${Name.Attr} variables of an Fn::Sub that refer outside it (not its own map)."""
+    if isinstance(sub, str):
+        text, local = sub, {}
+    else:
+        text, local = sub[0], sub[1]
+    return {name for name in _SUB_VARIABLE.findall(text) if name.split(".")[0] not in local}
+
+
+def references(node: Any) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
+    """(kind, target, path) of every Ref, GetAtt and Sub variable under `node`.
+
+    kind is "Ref", "GetAtt" or "Sub"; target is the logical name (for "X.Attr", X).
+    """
+    for path, value in walk(node):
+        if not isinstance(value, dict) or len(value) != 1:
+            continue
+        ((key, argument),) = value.items()
+        if key == "Ref" and isinstance(argument, str):
+            yield "Ref", argument, path
+        elif key == "Fn::GetAtt":
+            target = argument[0] if isinstance(argument, list) else str(argument).split(".")[0]
+            yield "GetAtt", target, path
+        elif key == "Fn::Sub":
+            for name in sub_variables(argument):
+                # ${AWS::Region} stays whole; ${Resource.Attr} names Resource.
+                yield "Sub", name if name.startswith("AWS::") else name.split(".")[0], path
+
+
+def condition_names_used(node: Any) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Condition names used by Fn::If and Condition (inside Conditions and resources)."""
+    for path, value in walk(node):
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Fn::If" and isinstance(argument, list) and argument:
+                yield argument[0], path
+            elif key == "Condition" and isinstance(argument, str):
+                yield argument, path
+
+
+def canonical(node: Any) -> str:
+    """A hashable, order-independent spelling of a YAML value (for comparing resources in sets)."""
+    return json.dumps(node, sort_keys=True)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def policy_statements(props: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """A SAM function's inline policy statements, and whatever else its Policies hold."""
+    statements: list[dict[str, Any]] = []
+    others: list[Any] = []
+    for policy in as_list(props.get("Policies", [])):
+        if isinstance(policy, dict) and "Statement" in policy:
+            statements.extend(as_list(policy["Statement"]))
+        else:
+            others.append(policy)
+    return statements, others
+
+
+def grants(props: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, canonical resource) of every Allow in a function's inline policies."""
+    statements, _ = policy_statements(props)
+    result = set()
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        for action in as_list(statement.get("Action", [])):
+            for resource in as_list(statement.get("Resource", [])):
+                result.add((action, canonical(resource)))
+    return result
+
+
+# --------------------------------------------------------------------------- evaluating
+
+
+def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
+    return {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+
+
+def evaluate_condition(template: dict[str, Any], expression: Any, params: dict[str, Any]) -> bool:
+    """Evaluate a Conditions expression with the given parameter values."""
+    if isinstance(expression, dict) and len(expression) == 1:
+        ((key, argument),) = expression.items()
+        if key == "Fn::Equals":
+            left, right = (resolve(template, a, params) for a in argument)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not evaluate_condition(template, argument[0], params)
+        if key == "Fn::And":
+            return all(evaluate_condition(template, a, params) for a in argument)
+        if key == "Fn::Or":
+            return any(evaluate_condition(template, a, params) for a in argument)
+        if key == "Condition":
+            return evaluate_condition(template, template["Conditions"][argument], params)
+    raise ValueError(f"cannot evaluate condition {expression!r}")
+
+
+def fake_physical_id(logical_id: str, attribute: str | None = None) -> str:
+    """A stand-in physical id/attribute value for a resource (the stack is not deployed)."""
+    if attribute == "Arn":
+        return f"arn:aws:fake:us-east-1:123456789012:{logical_id.lower()}"
+    return f"{logical_id.lower()}-fake{('-' + attribute.lower()) if attribute else ''}"
+
+
+PSEUDO_VALUES = {
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/swapdrop/0c9e5a30-8b0e-11ef-9d1c-0a1b2c3d4e5f",
+    "AWS::StackName": "swapdrop",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+
+
+def resolve(template: dict[str, Any], node: Any, params: dict[str, Any]) -> Any:
+    """Evaluate intrinsics with `params`, fake physical ids for resources and fixed pseudo values."""
+    if isinstance(node, list):
+        return [resolve(template, item, params) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) != 1:
+        return {key: resolve(template, value, params) for key, value in node.items()}
+    ((key, argument),) = node.items()
+    if key == "Ref":
+        if argument in params:
+            return params[argument]
+        if argument in PSEUDO_VALUES:
+            return PSEUDO_VALUES[argument]
+        return fake_physical_id(argument)
+    if key == "Fn::GetAtt":
+        return fake_physical_id(argument[0], argument[1])
+    if key == "Fn::If":
+        name, when_true, when_false = argument
+        chosen = when_true if evaluate_condition(template, template["Conditions"][name], params) else when_false
+        return resolve(template, chosen, params)
+    if key == "Fn::Select":
+        index, items = argument
+        return resolve(template, items, params)[int(index)]
+    if key == "Fn::Split":
+        separator, text = argument
+        return str(resolve(template, text, params)).split(separator)
+    if key == "Fn::Join":
+        separator, items = argument
+        return separator.join(str(item) for item in resolve(template, items, params))
+    if key == "Fn::Sub":
+        text, local = (argument, {}) if isinstance(argument, str) else argument
+        values = {name: resolve(template, value, params) for name, value in local.items()}
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in values:
+                return str(values[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical_id, attribute = name.split(".", 1)
+                return fake_physical_id(logical_id, attribute)
+            return str(resolve(template, {"Ref": name}, params))
+
+        return _SUB_VARIABLE.sub(substitute, text).replace("${!", "${")
+    return {key: resolve(template, argument, params)}

@@ -1,0 +1,286 @@
+"""Least privilege, secrets, parameters and outputs."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfn_template import ROOT, as_list, canonical, grants, policy_statements, walk
+
+BUCKET = {"Fn::GetAtt": ["MediaBucket", "Arn"]}
+TABLE = {"Fn::GetAtt": ["JobsTable", "Arn"]}
+OPEN_JOBS = {"Fn::Sub": "${JobsTable.Arn}/index/OpenJobs"}
+API_KEY = {"Fn::If": ["CreateApiKeySecret", {"Ref": "ApiKeySecret"}, {"Ref": "ExistingApiKeySecretArn"}]}
+CALLBACK_TOKEN = {"Ref": "CallbackTokenSecret"}
+QUEUE = {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
+BUS = {"Fn::GetAtt": ["JobEventBus", "Arn"]}
+
+
+def objects(prefix: str) -> dict[str, str]:
+    return {"Fn::Sub": f"${{MediaBucket.Arn}}/{prefix}*"}
+
+
+# Exactly what each function may do. A change to a function's policy must change this
+# table too: that is the point.
+EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
+    "SubmitFunction": [
+        ("s3:GetObject", objects("faces/")),
+        ("s3:GetObject", objects("inbox/")),
+        ("s3:GetObjectVersion", objects("inbox/")),
+        ("s3:ListBucket", BUCKET),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("secretsmanager:GetSecretValue", API_KEY),
+        ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
+        ("sqs:ChangeMessageVisibility", QUEUE),
+        ("sqs:GetQueueUrl", QUEUE),
+        ("events:PutEvents", BUS),
+    ],
+    "CallbackFunction": [
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("s3:PutObject", objects("results/")),
+        ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
+        ("events:PutEvents", BUS),
+    ],
+    "ReconcileFunction": [
+        ("dynamodb:Query", OPEN_JOBS),
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("secretsmanager:GetSecretValue", API_KEY),
+        ("s3:PutObject", objects("results/")),
+        ("events:PutEvents", BUS),
+    ],
+}
+S3_WRITE = re.compile(r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload|.*\*.*)$")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_GRANTS))
+def test_function_permissions_are_exactly_the_expected_ones(lambda_functions: dict[str, Any], name: str) -> None:
+    granted = grants(lambda_functions[name])
+    expected = {(action, canonical(resource)) for action, resource in EXPECTED_GRANTS[name]}
+    assert granted == expected, (
+        f"{name}\n  missing: {sorted(expected - granted)}\n  unexpected: {sorted(granted - expected)}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_GRANTS))
+def test_only_inline_statements_no_wildcards(lambda_functions: dict[str, Any], name: str) -> None:
+    statements, others = policy_statements(lambda_functions[name])
+    assert not others, f"{name}: use explicit statements, not managed policies or policy templates: {others}"
+    for statement in statements:
+        assert statement.get("Effect") == "Allow", f"{name}: unexpected statement {statement}"
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{name}: wildcard action {action!r}"
+        for resource in as_list(statement["Resource"]):
+            assert resource != "*", f"{name}: Resource '*' on {statement['Action']}"
+        assert "NotAction" not in statement and "NotResource" not in statement
+
+
+def test_s3_writes_only_under_results(lambda_functions: dict[str, Any]) -> None:
+    for name, props in lambda_functions.items():
+        statements, _ = policy_statements(props)
+        for statement in statements:
+            if not any(S3_WRITE.match(a) for a in as_list(statement["Action"])):
+                continue
+            assert name != "SubmitFunction", "SubmitFunction must not write to S3 at all"
+            assert as_list(statement["Resource"]) == [objects("results/")], (
+                f"{name} may write to {statement['Resource']}: only results/* is allowed"
+            )
+
+
+def test_listing_is_limited_to_faces(lambda_functions: dict[str, Any]) -> None:
+    for name, props in lambda_functions.items():
+        for statement in policy_statements(props)[0]:
+            if "s3:ListBucket" in as_list(statement["Action"]):
+                prefixes = as_list(statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix", []))
+                assert prefixes and all(p.startswith("faces/") for p in prefixes), (
+                    f"{name} may list the whole bucket; condition s3:prefix to faces/"
+                )
+
+
+# --------------------------------------------------------------------------- code vs. policy
+
+# boto3 method -> IAM action. A call the code makes that is missing here fails
+# test_every_aws_call_in_the_code_is_known: add it, and grant it.
+OPERATION_ACTIONS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "transact_write_items": "dynamodb:PutItem",
+    "transact_get_items": "dynamodb:GetItem",
+    "get_object": "s3:GetObject",
+    "head_object": "s3:GetObject",
+    "download_fileobj": "s3:GetObject",
+    "list_objects_v2": "s3:ListBucket",
+    "list_objects": "s3:ListBucket",
+    "put_object": "s3:PutObject",
+    "upload_fileobj": "s3:PutObject",
+    "upload_file": "s3:PutObject",
+    "copy_object": "s3:PutObject",
+    "delete_object": "s3:DeleteObject",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+    "get_queue_url": "sqs:GetQueueUrl",
+    "send_message": "sqs:SendMessage",
+    "delete_message": "sqs:DeleteMessage",
+    "receive_message": "sqs:ReceiveMessage",
+    "put_events": "events:PutEvents",
+    "get_secret_value": "secretsmanager:GetSecretValue",
+    "get_parameter": "ssm:GetParameter",
+}
+# Powertools parameter providers make the AWS call for the code.
+PROVIDER_ACTIONS = {"SecretsProvider": "secretsmanager:GetSecretValue", "get_secret": "secretsmanager:GetSecretValue"}
+CODE_DIRS = ("layers/common/swapdrop", "functions")
+
+
+def _aws_calls() -> dict[str, list[str]]:
+    """IAM action -> where the code needs it, from the boto3 calls and providers the code uses.
+
+    A module that reads objects and mentions VersionId reads object versions:
+    GetObject with a VersionId needs s3:GetObjectVersion.
+    """
+    found: dict[str, list[str]] = {}
+    for directory in CODE_DIRS:
+        for path in sorted((ROOT / directory).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            mentions_version_id = any(
+                (isinstance(n, ast.Constant) and n.value == "VersionId")
+                or (isinstance(n, ast.keyword) and n.arg == "VersionId")
+                for n in ast.walk(tree)
+            )
+            for node in ast.walk(tree):
+                name = None
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    name = node.func.attr
+                elif isinstance(node, ast.Attribute | ast.Name):
+                    name = node.attr if isinstance(node, ast.Attribute) else node.id
+                    name = name if name in PROVIDER_ACTIONS else None
+                action = OPERATION_ACTIONS.get(name or "") or PROVIDER_ACTIONS.get(name or "")
+                if action:
+                    where = f"{Path(path).relative_to(ROOT)}:{node.lineno}"
+                    found.setdefault(action, []).append(where)
+                    if action == "s3:GetObject" and mentions_version_id:
+                        found.setdefault("s3:GetObjectVersion", []).append(where)
+    return found
+
+
+def test_every_aws_call_in_the_code_is_granted_to_some_function(lambda_functions: dict[str, Any]) -> None:
+    calls = _aws_calls()
+    assert calls, f"found no AWS calls under {CODE_DIRS}: has the code moved?"
+    granted = {action for props in lambda_functions.values() for action, _ in grants(props)}
+    missing = {action: where for action, where in calls.items() if action not in granted}
+    assert not missing, "the code makes AWS calls no function may make:\n" + "\n".join(
+        f"  {action}: {', '.join(where)}" for action, where in sorted(missing.items())
+    )
+
+
+def test_every_granted_action_is_used_by_the_code(lambda_functions: dict[str, Any]) -> None:
+    calls = _aws_calls()
+    granted = {action for props in lambda_functions.values() for action, _ in grants(props)}
+    unused = granted - set(calls)
+    assert not unused, f"granted but never called by the code (least privilege): {sorted(unused)}"
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_callback_token_secret_is_generated(resources: dict[str, Any]) -> None:
+    secret = resources["CallbackTokenSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "Condition" not in secret
+    generate = secret["Properties"].get("GenerateSecretString", {})
+    assert generate.get("PasswordLength", 32) >= 64, "the HMAC key should be at least 64 characters"
+    assert generate.get("ExcludePunctuation") is True
+    assert "SecretString" not in secret["Properties"]
+
+
+def test_api_key_secret_is_created_only_without_an_existing_one(template: dict[str, Any]) -> None:
+    assert template["Conditions"]["CreateApiKeySecret"] == {"Fn::Equals": [{"Ref": "ExistingApiKeySecretArn"}, ""]}
+    secret = template["Resources"]["ApiKeySecret"]
+    assert secret["Condition"] == "CreateApiKeySecret"
+    assert "GenerateSecretString" in secret["Properties"], "a generated placeholder, never a literal"
+    assert "SecretString" not in secret["Properties"]
+    assert template["Parameters"]["ExistingApiKeySecretArn"]["Default"] == ""
+
+
+def test_no_parameter_carries_a_secret_value(parameters: dict[str, Any]) -> None:
+    for name, spec in parameters.items():
+        if re.search(r"key|secret|token|password", name, re.IGNORECASE):
+            assert name.endswith("Arn") or spec.get("NoEcho") is True, (
+                f"parameter {name} looks like it holds a secret: take a secret ARN instead"
+            )
+            if name.endswith("Arn"):
+                pattern = spec.get("AllowedPattern", "")
+                assert ":secretsmanager:" in pattern, f"{name} should only accept a Secrets Manager ARN"
+
+
+def test_parameter_defaults_satisfy_their_constraints(parameters: dict[str, Any]) -> None:
+    for name, spec in parameters.items():
+        assert "Default" in spec, f"parameter {name} has no default: sam deploy would have to ask"
+        default = spec["Default"]
+        if "AllowedValues" in spec:
+            assert default in spec["AllowedValues"], f"{name}: default {default!r} not allowed"
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], str(default)), f"{name}: default {default!r} fails pattern"
+        if spec["Type"] == "Number":
+            assert spec.get("MinValue", default) <= default <= spec.get("MaxValue", default), f"{name}: {default}"
+
+
+def test_upstream_base_url_pattern(parameters: dict[str, Any]) -> None:
+    pattern = parameters["UpstreamBaseUrl"]["AllowedPattern"]
+    for good in ("https://gpt.mnxcc.com", "https://relay.example.com/api", "http://10.0.0.5:8080"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("gpt.mnxcc.com", "https://gpt.mnxcc.com/", "ftp://x", "https://a b"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_no_literal_secret_values_anywhere(template: dict[str, Any]) -> None:
+    for path, value in walk(template):
+        if isinstance(value, str):
+            assert not re.search(r"\bsk-[A-Za-z0-9]{16,}", value), f"{path}: looks like an API key"
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    expected = {
+        "BucketName": {"Ref": "MediaBucket"},
+        "JobsTableName": {"Ref": "JobsTable"},
+        "SubmitQueueUrl": {"Ref": "SubmitQueue"},
+        "SubmitDeadLetterQueueUrl": {"Ref": "SubmitDeadLetterQueue"},
+        "JobEventBusName": {"Ref": "JobEventBus"},
+        "ApiKeySecretArn": API_KEY,
+        "CallbackTokenSecretArn": CALLBACK_TOKEN,
+    }
+    for name, value in expected.items():
+        assert name in outputs, f"output {name} is missing"
+        assert outputs[name]["Value"] == value, f"output {name} is {outputs[name]['Value']!r}, want {value!r}"
+    assert "CallbackApiUrl" in outputs
+    assert "${CallbackApi}.execute-api." in outputs["CallbackApiUrl"]["Value"]["Fn::Sub"]
+
+
+def test_event_bus(resources: dict[str, Any]) -> None:
+    bus = resources["JobEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-jobs"}
+
+
+def test_log_groups_have_retention(resources: dict[str, Any], lambda_functions: dict[str, Any]) -> None:
+    for name, props in lambda_functions.items():
+        group = props.get("LoggingConfig", {}).get("LogGroup")
+        assert isinstance(group, dict) and group.get("Ref") in resources, f"{name} logs to no stack log group"
+        retention = resources[group["Ref"]]["Properties"].get("RetentionInDays")
+        assert retention == {"Ref": "LogRetentionDays"}, f"{name}'s log group keeps logs forever"
+    access = resources["CallbackApi"]["Properties"]["AccessLogSettings"]["DestinationArn"]
+    group = resources[access["Fn::GetAtt"][0]]
+    assert group["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}

@@ -1,0 +1,220 @@
+"""Bucket, queues and table: encryption, TLS, the one trigger (inbox/ only), the job index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cfn_template import FUNCTION_TYPE, PSEUDO_VALUES, as_list, resolve
+
+STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+TLS_ONLY_CONDITION = {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def deny_insecure_transport(statements: list[dict[str, Any]], resources_needed: list[Any]) -> bool:
+    for statement in statements:
+        if (
+            statement.get("Effect") == "Deny"
+            and statement.get("Principal") in ("*", {"AWS": "*"})
+            and statement.get("Condition") == TLS_ONLY_CONDITION
+            and all(r in as_list(statement.get("Resource")) for r in resources_needed)
+        ):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- bucket
+
+
+def bucket(resources: dict[str, Any]) -> dict[str, Any]:
+    return resources["MediaBucket"]["Properties"]
+
+
+def test_bucket_is_encrypted_private_and_owner_enforced(resources: dict[str, Any]) -> None:
+    props = bucket(resources)
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules and rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    block = props["PublicAccessBlockConfiguration"]
+    for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+        assert block.get(setting) is True, f"PublicAccessBlockConfiguration.{setting} must be true"
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+
+
+def test_bucket_aborts_incomplete_multipart_uploads(resources: dict[str, Any]) -> None:
+    rules = bucket(resources)["LifecycleConfiguration"]["Rules"]
+    assert any(r.get("Status") == "Enabled" and "AbortIncompleteMultipartUpload" in r for r in rules)
+
+
+def test_bucket_accepts_only_tls(resources: dict[str, Any]) -> None:
+    policies = [r for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert len(policies) == 1, "expected one bucket policy"
+    props = policies[0]["Properties"]
+    assert props["Bucket"] == {"Ref": "MediaBucket"}
+    statements = props["PolicyDocument"]["Statement"]
+    assert deny_insecure_transport(
+        statements, [{"Fn::GetAtt": ["MediaBucket", "Arn"]}, {"Fn::Sub": "${MediaBucket.Arn}/*"}]
+    ), "the bucket policy must deny every request with aws:SecureTransport false, on the bucket and its objects"
+
+
+def test_user_data_survives_stack_deletion(resources: dict[str, Any]) -> None:
+    for name in ("MediaBucket", "JobsTable"):
+        assert resources[name].get("DeletionPolicy") == "Retain", f"{name} needs DeletionPolicy Retain"
+        assert resources[name].get("UpdateReplacePolicy") == "Retain", f"{name} needs UpdateReplacePolicy Retain"
+
+
+def test_bucket_name_is_deterministic_lowercase_and_short(template: dict[str, Any], resources: dict) -> None:
+    name = bucket(resources)["BucketName"]
+    assert name == {"Fn::Sub": ["swapdrop-${Id}", {"Id": STACK_UUID}]}, f"BucketName is {name!r}"
+    physical = resolve(template, name, {})
+    uuid = PSEUDO_VALUES["AWS::StackId"].rsplit("/", 1)[1]
+    assert physical == f"swapdrop-{uuid}", physical
+    assert len(physical) <= 63 and physical == physical.lower()
+
+
+def key_matches(rules: list[dict[str, str]], key: str) -> bool:
+    for rule in rules:
+        name, value = rule["Name"].lower(), rule["Value"]
+        if name == "prefix" and not key.startswith(value):
+            return False
+        if name == "suffix" and not key.endswith(value):
+            return False
+    return True
+
+
+def test_bucket_notifies_the_queue_for_inbox_only(resources: dict[str, Any]) -> None:
+    notification = bucket(resources)["NotificationConfiguration"]
+    assert set(notification) == {"QueueConfigurations"}, (
+        f"the bucket must notify only the submit queue, found {sorted(notification)} "
+        "(no Lambda, SNS or EventBridge notifications)"
+    )
+    (config,) = notification["QueueConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Queue"] == {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
+    rules = config["Filter"]["S3Key"]["Rules"]
+    assert rules == [{"Name": "prefix", "Value": "inbox/"}], f"filter rules {rules}, want only prefix inbox/"
+    for key in ("results/alice/a.png", "faces/alice.jpg", "results/inbox/x.jpg", "Inbox/alice/a.jpg"):
+        assert not key_matches(rules, key), f"{key} would start a job"
+    assert key_matches(rules, "inbox/alice/summer trip/café + friends.jpg")
+
+
+def test_bucket_waits_for_the_queue_policy(resources: dict[str, Any]) -> None:
+    """S3 checks it may send to the queue when the notification is set: the policy must exist first."""
+    assert "SubmitQueuePolicy" in as_list(resources["MediaBucket"].get("DependsOn", [])), (
+        "MediaBucket must DependsOn SubmitQueuePolicy, or S3 may refuse the notification configuration"
+    )
+
+
+def test_nothing_else_listens_to_the_bucket(resources: dict[str, Any], lambda_functions: dict) -> None:
+    for name, resource in resources.items():
+        props = resource.get("Properties", {})
+        assert resource["Type"] not in ("AWS::Events::Rule", "AWS::SNS::Topic", "AWS::Pipes::Pipe"), (
+            f"{name}: no rule, topic or pipe may subscribe to bucket events"
+        )
+        if resource["Type"] == "AWS::Lambda::Permission":
+            assert props.get("Principal") != "s3.amazonaws.com", f"{name} lets S3 invoke a function"
+    for name, props in lambda_functions.items():
+        for event_name, event in props.get("Events", {}).items():
+            assert event["Type"] in ("SQS", "HttpApi", "Schedule", "ScheduleV2"), (
+                f"{name}.{event_name}: event type {event['Type']} could subscribe to the bucket"
+            )
+            if event["Type"] == "SQS":
+                assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
+
+
+# --------------------------------------------------------------------------- queues
+
+
+def test_queue_visibility_covers_six_submit_timeouts(resources: dict[str, Any], lambda_functions: dict) -> None:
+    visibility = resources["SubmitQueue"]["Properties"]["VisibilityTimeout"]
+    timeout = lambda_functions["SubmitFunction"]["Timeout"]
+    assert visibility >= 6 * timeout, f"VisibilityTimeout {visibility} < 6 x SubmitFunction Timeout {timeout}"
+    assert visibility <= 43200, "SQS caps VisibilityTimeout at 12 hours"
+
+
+def test_queue_redrives_to_the_dead_letter_queue(resources: dict[str, Any], parameters: dict) -> None:
+    redrive = resources["SubmitQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["SubmitDeadLetterQueue", "Arn"]}
+    assert redrive["maxReceiveCount"] == {"Ref": "QueueMaxReceiveCount"}, (
+        f"maxReceiveCount is {redrive['maxReceiveCount']!r}, want !Ref QueueMaxReceiveCount"
+    )
+    assert parameters["QueueMaxReceiveCount"]["Default"] > parameters["MaxSubmitAttempts"]["Default"], (
+        "the DLQ must only catch crashes: QueueMaxReceiveCount must exceed MaxSubmitAttempts"
+    )
+
+
+def test_dead_letter_queue_keeps_messages_longest(resources: dict[str, Any]) -> None:
+    dlq = resources["SubmitDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    source = resources["SubmitQueue"]["Properties"].get("MessageRetentionPeriod", 345600)
+    assert dlq == 1209600, "keep dead letters the SQS maximum, 14 days"
+    assert dlq > source, "a message's age carries over into the DLQ: the DLQ must keep messages longer"
+
+
+@pytest.mark.parametrize("queue", ["SubmitQueue", "SubmitDeadLetterQueue"])
+def test_queues_are_encrypted(resources: dict[str, Any], queue: str) -> None:
+    props = resources[queue]["Properties"]
+    assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, f"{queue} is not encrypted"
+    assert "KmsMasterKeyId" not in props or queue != "SubmitQueue", (
+        "S3 cannot send to a queue encrypted with the AWS managed KMS key; use SqsManagedSseEnabled"
+    )
+
+
+def queue_policies(resources: dict[str, Any], queue: str) -> list[dict[str, Any]]:
+    return [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::SQS::QueuePolicy" and {"Ref": queue} in r["Properties"]["Queues"]
+    ]
+
+
+def test_only_this_bucket_in_this_account_may_send_to_the_queue(resources: dict[str, Any]) -> None:
+    (policy,) = queue_policies(resources, "SubmitQueue")
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert len(allows) == 1, "one Allow: S3 notifications from the media bucket"
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert as_list(allow["Action"]) == ["sqs:SendMessage"]
+    condition = allow["Condition"]
+    assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    source_arn = condition["ArnEquals"]["aws:SourceArn"]
+    name = bucket(resources)["BucketName"]
+    assert source_arn == {"Fn::Sub": [f"arn:${{AWS::Partition}}:s3:::{name['Fn::Sub'][0]}", name["Fn::Sub"][1]]}, (
+        "the queue policy's aws:SourceArn must spell the bucket's ARN with the same name expression as BucketName "
+        f"(got {source_arn!r})"
+    )
+
+
+@pytest.mark.parametrize("queue", ["SubmitQueue", "SubmitDeadLetterQueue"])
+def test_queues_accept_only_tls(resources: dict[str, Any], queue: str) -> None:
+    policies = queue_policies(resources, queue)
+    assert policies, f"{queue} has no queue policy"
+    statements = [s for p in policies for s in p["Statement"]]
+    assert deny_insecure_transport(statements, [{"Fn::GetAtt": [queue, "Arn"]}]), f"{queue} accepts plain HTTP"
+
+
+# --------------------------------------------------------------------------- table
+
+
+def test_jobs_table(resources: dict[str, Any]) -> None:
+    props = resources["JobsTable"]["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props.get("SSESpecification", {}).get("SSEEnabled") is True
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types == {"jobId": "S", "openFlag": "S", "updatedAt": "S"}, f"AttributeDefinitions {types}"
+
+
+def test_open_jobs_index(resources: dict[str, Any]) -> None:
+    indexes = {i["IndexName"]: i for i in resources["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"OpenJobs"}
+    index = indexes["OpenJobs"]
+    assert index["KeySchema"] == [
+        {"AttributeName": "openFlag", "KeyType": "HASH"},
+        {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+
+
+def test_every_function_resource_is_serverless(resources: dict[str, Any]) -> None:
+    plain = [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
+    assert not plain, f"{plain}: declare functions as {FUNCTION_TYPE} so Globals apply"
