@@ -227,11 +227,12 @@ def test_faces_and_results_uploads_trigger_nothing(harness: Harness) -> None:
 def test_a_plain_s3_event_is_accepted_too(harness: Harness) -> None:
     harness.put("faces/alice.jpg", FACE)
     key = "inbox/alice/summer trip/café + friends.jpg"
-    harness.put(key, TARGET)
+    version = harness.put(key, TARGET)["VersionId"]
     _receive_all(harness)  # what SQS would have carried is dropped: this test invokes directly
     with open("events/s3-put.json", encoding="utf-8") as handle:
         event = json.load(handle)
     event["Records"][0]["s3"]["bucket"]["name"] = harness.stack.bucket
+    event["Records"][0]["s3"]["object"]["versionId"] = version
     result = submit_handler.lambda_handler(event, LocalLambdaContext("SubmitFunction"))
     assert result == {"batchItemFailures": []}
     job = harness.job_for(key)

@@ -6,7 +6,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-MAX_LISTED_FACE_KEYS = 50
+MAX_LISTED_KEYS = 10_000
+"""A bound on one listing (faces/<face>.*), far above any real face folder."""
+_MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "AccessDenied", "403"})
 
 
 class ObjectMissing(LookupError):
@@ -35,15 +37,24 @@ class S3MediaStore:
         self._bucket = bucket
 
     def list_keys(self, prefix: str) -> list[str]:
-        page = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=prefix, MaxKeys=MAX_LISTED_FACE_KEYS)
-        return [obj["Key"] for obj in page.get("Contents", [])]
+        keys: list[str] = []
+        request = {"Bucket": self._bucket, "Prefix": prefix}
+        while len(keys) < MAX_LISTED_KEYS:
+            page = self._s3.list_objects_v2(**request)
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                break
+            request["ContinuationToken"] = page["NextContinuationToken"]
+        return keys
 
     def read(self, key: str, max_bytes: int, version_id: str | None = None) -> bytes:
         request = {"Bucket": self._bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
         try:
             response = self._s3.get_object(**request)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "404", "NotFound"):
+            # Without an unconditional s3:ListBucket (the functions may list faces/ only), S3
+            # answers a missing key with AccessDenied rather than NoSuchKey.
+            if error.response.get("Error", {}).get("Code") in _MISSING:
                 raise ObjectMissing(key) from error
             raise
         body = response["Body"]

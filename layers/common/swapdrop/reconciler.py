@@ -36,6 +36,7 @@ class ReconcileReport:
     timed_out: int = 0
     polled: int = 0
     updated: int = 0
+    errors: int = 0
     poll_error: str | None = None
 
 
@@ -67,23 +68,43 @@ class Reconciler:
             if report.examined >= max_jobs:
                 break
             report.examined += 1
-            if job.status.is_terminal:
-                self._finisher.finish(job)
-                report.finished += 1
-            elif parse_iso(job.createdAt) + self._timeout <= now:
-                decision = update_job(
-                    self._jobs, job.jobId, lambda j: sm.time_out(j, self._clock(), self._timeout_minutes)
-                )
-                if decision.became_terminal:
-                    report.timed_out += 1
-                    metrics.add_metric(name="JobsTimedOut", unit="Count", value=1)
-                self._finisher.finish(decision.job)
-            elif job.taskId:
-                to_poll.append(job)
+            if job.taskId and not job.status.is_terminal:
+                to_poll.append(job)  # polled first, even when overdue: it may have just finished
+            else:
+                self._isolated(job, report, lambda j=job: self._settle(j, now, report))
         if to_poll:
             self._poll(to_poll, report)
+            for job in to_poll:
+                if self._overdue(job, now):
+                    self._isolated(job, report, lambda j=job: self._time_out(j, report))
         logger.info("reconciled", extra={"report": asdict(report)})
         return report
+
+    def _overdue(self, job: Job, now: datetime) -> bool:
+        return parse_iso(job.createdAt) + self._timeout <= now
+
+    def _settle(self, job: Job, now: datetime, report: ReconcileReport) -> None:
+        if job.status.is_terminal:
+            self._finisher.finish(job)
+            report.finished += 1
+        elif self._overdue(job, now):
+            self._time_out(job, report)
+
+    def _time_out(self, job: Job, report: ReconcileReport) -> None:
+        decision = update_job(self._jobs, job.jobId, lambda j: sm.time_out(j, self._clock(), self._timeout_minutes))
+        if decision.became_terminal:
+            report.timed_out += 1
+            metrics.add_metric(name="JobsTimedOut", unit="Count", value=1)
+        self._finisher.finish(decision.job)
+
+    def _isolated(self, job: Job, report: ReconcileReport, work: Callable[[], object]) -> None:
+        """One broken job must not stop the run: log it and go on with the others."""
+        try:
+            work()
+        except Exception:
+            report.errors += 1
+            metrics.add_metric(name="ReconcileErrors", unit="Count", value=1)
+            logger.exception("reconciling a job failed", extra={"job_id": job.jobId})
 
     def _poll(self, jobs: list[Job], report: ReconcileReport) -> None:
         try:
@@ -97,7 +118,9 @@ class Reconciler:
         by_task = {snapshot.id: snapshot for snapshot in snapshots}
         for job in jobs:
             snapshot = by_task.get(job.taskId or "")
-            if snapshot is None:
-                continue
-            if self._applier.apply(job.jobId, snapshot, via="poll").changed:
-                report.updated += 1
+            if snapshot is not None:
+                self._isolated(job, report, lambda j=job, s=snapshot: self._apply(j, s, report))
+
+    def _apply(self, job: Job, snapshot: TaskSnapshot, report: ReconcileReport) -> None:
+        if self._applier.apply(job.jobId, snapshot, via="poll").changed:
+            report.updated += 1

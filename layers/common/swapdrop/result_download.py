@@ -67,9 +67,14 @@ class ResultDownloader:
                 response = self._session.get(url, stream=True, timeout=self._timeout, allow_redirects=False)
             except requests.RequestException as error:
                 raise DownloadRefused(f"could not fetch the result image ({type(error).__name__})") from None
+            except ValueError:  # requests parses a redirect's Location eagerly, even unfollowed
+                raise DownloadRefused("the result URL redirected to a malformed location") from None
             with response:
                 if response.is_redirect:
-                    url = urljoin(url, response.headers.get("Location", ""))
+                    try:
+                        url = urljoin(url, response.headers.get("Location", ""))
+                    except ValueError:
+                        raise DownloadRefused("the result URL redirected to a malformed location") from None
                     continue
                 if response.status_code != 200:
                     raise DownloadRefused(f"the result URL answered HTTP {response.status_code}")
@@ -97,18 +102,21 @@ class ResultDownloader:
         return b"".join(chunks)
 
     def check_url(self, url: str) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+        except ValueError:
+            raise DownloadRefused("the result URL is malformed") from None
         if parts.scheme not in ("http", "https"):
             raise DownloadRefused(f"the result URL's scheme '{parts.scheme}' is not http or https")
         if parts.username or parts.password:
             raise DownloadRefused("the result URL carries credentials")
-        host = parts.hostname
         if not host:
             raise DownloadRefused("the result URL has no host")
         try:
             addresses = self._resolve(host)
-        except OSError:
-            raise DownloadRefused(f"the result host '{host}' does not resolve") from None
+        except (OSError, UnicodeError):
+            raise DownloadRefused(f"the result host '{host[:80]}' does not resolve") from None
         for address in addresses:
             self._check_address(host, ipaddress.ip_address(address.split("%")[0]))
 

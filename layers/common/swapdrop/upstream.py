@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from pydantic import ValidationError
@@ -187,7 +188,7 @@ class UpstreamClient:
         return snapshots
 
     def fetch_task(self, task_id: str) -> TaskSnapshot | None:
-        payload = self._get_json("GET", self._base + FETCH_PATH.format(task_id=task_id), None)
+        payload = self._get_json("GET", self._base + FETCH_PATH.format(task_id=quote(task_id, safe="")), None)
         return _snapshot_or_none(payload)
 
     def _get_json(self, method: str, url: str, body: Any) -> Any:

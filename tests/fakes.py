@@ -1,0 +1,435 @@
+"""Small in-memory stand-ins for Swapdrop's dependencies, shared by the test suites.
+
+Every fake implements the same Protocol as the real adapter it replaces (job_store.JobStore,
+media_store.MediaStore, submission.SwapGateway, reconciler.TaskPoller, ...), records what it
+was asked, and can be told to fail. None of them opens a socket.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import http
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from swapdrop.job_store import VersionConflict
+from swapdrop.jobs import OPEN_FLAG, Job
+from swapdrop.media_store import MAX_LISTED_KEYS, ObjectMissing, ObjectTooLarge
+from swapdrop.result_download import DownloadedImage
+from swapdrop.submission import SubmitResult, Upload
+from swapdrop.task_snapshot import TaskSnapshot
+from swapdrop.upstream import SubmitOutcome, SwapRequest
+
+# --- time ------------------------------------------------------------------------------
+
+
+class Clock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2024, 10, 16, 9, 59, 21, 500_000, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+    @property
+    def epoch(self) -> int:
+        return int(self.now.timestamp())
+
+
+# --- DynamoDB --------------------------------------------------------------------------
+
+
+class FakeJobStore:
+    """job_store.JobStore over a dict of DynamoDB-style items (Job.to_item / Job.from_item).
+
+    `before_next_replace(hook)` runs `hook(store)` just before the next `replace` checks
+    the version: the place where a concurrent writer would get in.
+    """
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.writes: list[dict[str, Any]] = []
+        """Every item written by create/replace/concurrent_write, in order."""
+        self.replace_calls = 0
+        self._hooks: list[Callable[[FakeJobStore], None]] = []
+
+    # the JobStore protocol
+    def get(self, job_id: str) -> Job | None:
+        item = self.items.get(job_id)
+        return Job.from_item(copy.deepcopy(item)) if item is not None else None
+
+    def create(self, job: Job) -> bool:
+        if job.jobId in self.items:
+            return False
+        self._store(job)
+        return True
+
+    def replace(self, job: Job, expected_version: int) -> None:
+        self.replace_calls += 1
+        if self._hooks:
+            self._hooks.pop(0)(self)
+        stored = self.items.get(job.jobId)
+        if stored is None or int(stored.get("version", 0)) != expected_version:
+            raise VersionConflict(job.jobId)
+        assert job.version == expected_version + 1, "a replace must move the version on by one"
+        self._store(job)
+
+    def open_jobs(self, updated_before: str) -> Iterator[Job]:
+        """The sparse index: items carrying openFlag, sorted by updatedAt, up to the cutoff."""
+        listed = sorted(self.items.values(), key=lambda item: item["updatedAt"])
+        for item in listed:
+            job = Job.from_item(copy.deepcopy(item))
+            in_index = item.get("openFlag") == OPEN_FLAG
+            assert in_index == job.needs_attention, f"openFlag out of step with needs_attention: {item}"
+            if in_index and item["updatedAt"] <= updated_before:
+                yield job
+
+    # test helpers
+    def put(self, job: Job) -> Job:
+        """Seed a job as if it had been written earlier."""
+        self._store(job)
+        return job
+
+    def before_next_replace(self, hook: Callable[[FakeJobStore], None]) -> None:
+        self._hooks.append(hook)
+
+    def concurrent_write(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        """Another writer's successful update: the stored version moves on."""
+        current = self.get(job_id)
+        assert current is not None
+        new = dataclasses.replace(change(current), version=current.version + 1)
+        self._store(new)
+        return new
+
+    def item(self, job_id: str) -> dict[str, Any]:
+        return self.items[job_id]
+
+    def _store(self, job: Job) -> None:
+        item = job.to_item()
+        self.items[job.jobId] = copy.deepcopy(item)
+        self.writes.append(copy.deepcopy(item))
+
+
+# --- S3 --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenObject:
+    key: str
+    data: bytes
+    content_type: str
+    metadata: dict[str, str]
+
+
+class FakeMediaStore:
+    """media_store.MediaStore over a dict of key → bytes (the latest version), plus old versions."""
+
+    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
+        self.objects: dict[str, bytes] = dict(objects or {})
+        self.versions: dict[tuple[str, str], bytes] = {}
+        self.writes: list[WrittenObject] = []
+        self.reads: list[tuple[str, str | None]] = []
+        self.fail_reads_with: BaseException | None = None
+        self.fail_writes_with: BaseException | None = None
+
+    def put(self, key: str, data: bytes, version_id: str | None = None) -> None:
+        self.objects[key] = data
+        if version_id is not None:
+            self.versions[(key, version_id)] = data
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))[:MAX_LISTED_KEYS]
+
+    def read(self, key: str, max_bytes: int, version_id: str | None = None) -> bytes:
+        self.reads.append((key, version_id))
+        if self.fail_reads_with is not None:
+            raise self.fail_reads_with
+        source = self.objects.get(key) if version_id is None else self.versions.get((key, version_id))
+        if source is None:
+            raise ObjectMissing(key)
+        if len(source) > max_bytes:
+            raise ObjectTooLarge(key, len(source), max_bytes)
+        return source
+
+    def write(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
+        if self.fail_writes_with is not None:
+            raise self.fail_writes_with
+        self.objects[key] = data
+        self.writes.append(WrittenObject(key, data, content_type, dict(metadata)))
+
+
+# --- the swap API ------------------------------------------------------------------------
+
+
+class FakeSwapGateway:
+    """submission.SwapGateway with scripted outcomes (an exception in the script is raised)."""
+
+    def __init__(self, *outcomes: SubmitOutcome | BaseException) -> None:
+        self.outcomes: list[SubmitOutcome | BaseException] = list(outcomes)
+        self.requests: list[SwapRequest] = []
+        self.during_submit: Callable[[SwapRequest], None] | None = None
+        """Runs while the request is 'in flight' (e.g. a callback that arrives meanwhile)."""
+
+    def script(self, *outcomes: SubmitOutcome | BaseException) -> None:
+        self.outcomes.extend(outcomes)
+
+    def submit_swap(self, request: SwapRequest) -> SubmitOutcome:
+        self.requests.append(request)
+        if self.during_submit is not None:
+            self.during_submit(request)
+        if not self.outcomes:
+            raise AssertionError("the swap API was called more often than scripted")
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+class FakePoller:
+    """reconciler.TaskPoller: answers from a dict of task id → snapshot, or raises `error`."""
+
+    def __init__(self, snapshots: Iterable[TaskSnapshot] = ()) -> None:
+        self.snapshots: dict[str, TaskSnapshot] = {s.id: s for s in snapshots}
+        self.error: BaseException | None = None
+        self.calls: list[list[str]] = []
+
+    def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]:
+        self.calls.append(list(task_ids))
+        if self.error is not None:
+            raise self.error
+        return [self.snapshots[task_id] for task_id in task_ids if task_id in self.snapshots]
+
+
+# --- after-effects ---------------------------------------------------------------------
+
+
+class FakeEventPublisher:
+    """job_events.JobEventPublisher that records the jobs, or fails when told to."""
+
+    def __init__(self) -> None:
+        self.published: list[Job] = []
+        self.fail_with: BaseException | None = None
+        self.attempts = 0
+
+    def job_finished(self, job: Job) -> None:
+        self.attempts += 1
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.published.append(job)
+
+
+class FakeDownloader:
+    """finishing.ResultSource: url → DownloadedImage, or an exception to raise."""
+
+    def __init__(self, results: dict[str, DownloadedImage | BaseException] | None = None) -> None:
+        self.results: dict[str, DownloadedImage | BaseException] = dict(results or {})
+        self.calls: list[str] = []
+
+    def download(self, url: str) -> DownloadedImage:
+        self.calls.append(url)
+        if url not in self.results:
+            raise AssertionError(f"unexpected download of {url}")
+        result = self.results[url]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+# --- SQS and Lambda ----------------------------------------------------------------------
+
+
+class FakeSubmitQueue:
+    """submit_queue.SubmitQueue: records each defer(queue_arn, receipt_handle, seconds)."""
+
+    def __init__(self) -> None:
+        self.deferred: list[tuple[str, str, int]] = []
+
+    def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        self.deferred.append((queue_arn, receipt_handle, seconds))
+
+
+class FakeSubmitter:
+    """submission.Submitter's submit(), answering from a function of the upload."""
+
+    def __init__(self, answer: Callable[[Upload], SubmitResult]) -> None:
+        self._answer = answer
+        self.calls: list[tuple[Upload, int]] = []
+
+    def submit(self, upload: Upload, lease_seconds: int) -> SubmitResult:
+        self.calls.append((upload, lease_seconds))
+        return self._answer(upload)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "swapdrop-TestFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:swapdrop-TestFunction"
+    aws_request_id: str = "5b1e3f1c-0000-4000-8000-000000000001"
+    remaining_millis: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+# --- HTTP without sockets -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake server answers: status, headers, body (bytes, or JSON-able via json_body)."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        return cls(status, data, {"Content-Type": "application/json", **(headers or {})})
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    url: str
+    headers: CaseInsensitiveDict[str]
+    body: bytes
+    timeout: Any
+    body_kind: str
+    """'none', 'bytes', 'file-like' or 'iterable': how requests handed the body over."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class TrackingStream(io.BytesIO):
+    """A response body that counts what was read from it."""
+
+    def __init__(self, data: bytes, fail_after: int | None = None, error: BaseException | None = None) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+        self._fail_after = fail_after
+        self._error = error
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._fail_after is not None and self.bytes_read >= self._fail_after and self._error is not None:
+            raise self._error
+        chunk = super().read(size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+
+Responder = Callable[[RecordedRequest], "Reply | BaseException | requests.Response"]
+
+
+class RecordingAdapter(BaseAdapter):
+    """A requests transport adapter that never touches the network.
+
+    Mount it on a real requests.Session: requests prepares the request for real (URL,
+    headers, Content-Length, streamed bodies); the adapter reads the whole body, records
+    it, and answers with a constructed requests.Response (or raises a scripted exception).
+    """
+
+    def __init__(self, replies: Iterable[Reply | BaseException] | Responder) -> None:
+        super().__init__()
+        if callable(replies):
+            self._responder: Responder = replies
+        else:
+            queue = list(replies)
+
+            def scripted(_: RecordedRequest) -> Reply | BaseException:
+                if not queue:
+                    raise AssertionError("more HTTP requests than scripted replies")
+                return queue.pop(0)
+
+            self._responder = scripted
+        self.requests: list[RecordedRequest] = []
+        self.streams: list[TrackingStream] = []
+
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        body, kind = read_body(request.body)
+        recorded = RecordedRequest(
+            method=request.method or "",
+            url=request.url or "",
+            headers=CaseInsensitiveDict(request.headers),
+            body=body,
+            timeout=timeout,
+            body_kind=kind,
+        )
+        self.requests.append(recorded)
+        answer = self._responder(recorded)
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, requests.Response):
+            answer.request = request
+            return answer
+        return self.build_response(request, answer)
+
+    def build_response(self, request: requests.PreparedRequest, reply: Reply) -> requests.Response:
+        response = requests.Response()
+        response.status_code = reply.status
+        response.headers = CaseInsensitiveDict(reply.headers)
+        raw = TrackingStream(reply.body)
+        self.streams.append(raw)
+        response.raw = raw
+        response.url = request.url or ""
+        response.request = request
+        response.encoding = get_encoding_from_headers(response.headers)
+        try:
+            response.reason = http.HTTPStatus(reply.status).phrase
+        except ValueError:
+            response.reason = "Unknown"
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def read_body(body: Any) -> tuple[bytes, str]:
+    """The whole request body as bytes, however requests passes it on."""
+    if body is None:
+        return b"", "none"
+    if isinstance(body, bytes):
+        return body, "bytes"
+    if isinstance(body, str):
+        return body.encode(), "bytes"
+    if hasattr(body, "read"):
+        chunks = []
+        while True:
+            chunk = body.read(8192)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks), "file-like"
+    return b"".join(body), "iterable"
+
+
+def session_with(adapter: RecordingAdapter) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc from the machine running the tests
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

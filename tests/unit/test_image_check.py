@@ -1,0 +1,75 @@
+"""image_check: decided by content; every bad input gets its own reason."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from swapdrop.image_check import InvalidImage, inspect_image, sniff_format
+
+from .builders import png_claiming
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "size", "mime", "extension"),
+    [
+        ("jpeg", "JPEG", (32, 24), "image/jpeg", "jpg"),
+        ("png", "PNG", (24, 16), "image/png", "png"),
+        ("webp", "WEBP", (20, 20), "image/webp", "webp"),
+    ],
+)
+def test_accepted_formats(
+    images: SimpleNamespace, name: str, fmt: str, size: tuple[int, int], mime: str, extension: str
+) -> None:
+    info = inspect_image(getattr(images, name), "the target")
+    assert info.format == fmt
+    assert (info.width, info.height) == size
+    assert info.mime_type == mime
+    assert info.extension == extension
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("gif", "the target is a GIF, not a JPEG, PNG or WebP image"),
+        ("pdf", "the target is a PDF document, not a JPEG, PNG or WebP image"),
+        ("heic", "the target is a HEIC/HEIF photo (convert it to JPEG first), not a JPEG, PNG or WebP image"),
+        ("truncated_jpeg", "the target looks like a JPEG file but its header is damaged or truncated"),
+        ("bomb_png", "the target has too many pixels to process safely"),
+        ("big_png", "the target is 8000x8000 pixels, more than the 50 megapixels allowed"),
+    ],
+)
+def test_refusals_say_what_is_wrong(images: SimpleNamespace, name: str, message: str) -> None:
+    with pytest.raises(InvalidImage) as raised:
+        inspect_image(getattr(images, name), "the target")
+    assert str(raised.value) == message
+
+
+def test_empty_file() -> None:
+    with pytest.raises(InvalidImage, match=r"^the face image 'faces/a.jpg' is empty \(0 bytes\)$"):
+        inspect_image(b"", "the face image 'faces/a.jpg'")
+
+
+def test_random_text_is_not_an_image() -> None:
+    with pytest.raises(InvalidImage, match="is not an image file, not a JPEG, PNG or WebP image"):
+        inspect_image(b"hello, this is a text file", "x")
+
+
+def test_truncated_png_and_webp_headers(images: SimpleNamespace) -> None:
+    with pytest.raises(InvalidImage, match="looks like a PNG file but its header is damaged or truncated"):
+        inspect_image(images.png[:20], "x")
+    with pytest.raises(InvalidImage, match="looks like a WEBP file but its header is damaged or truncated"):
+        inspect_image(images.webp[:16], "x")
+
+
+def test_format_comes_from_content_not_name(images: SimpleNamespace) -> None:
+    assert sniff_format(images.png) == "PNG"
+    assert sniff_format(images.jpeg) == "JPEG"
+    assert sniff_format(images.webp) == "WEBP"
+    assert sniff_format(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
+    assert sniff_format(images.gif) is None
+
+
+def test_just_under_the_pixel_limit_passes() -> None:
+    info = inspect_image(png_claiming(7_000, 7_000), "x")  # 49 MP: header decodes, under the cap
+    assert (info.width, info.height) == (7_000, 7_000)

@@ -1,0 +1,29 @@
+"""The guard every unit test runs under: no connections, no name lookups."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+
+from .conftest import NetworkForbidden
+
+
+def test_socket_connect_is_refused(no_network: list[str]) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        with pytest.raises(NetworkForbidden):
+            sock.connect(("127.0.0.1", 9))
+    finally:
+        sock.close()
+    assert len(no_network) == 1
+    assert no_network[0].startswith("socket.connect")
+    no_network.clear()
+
+
+def test_a_real_requests_call_cannot_get_out(no_network: list[str]) -> None:
+    with pytest.raises(NetworkForbidden):
+        requests.get("http://127.0.0.1:9/", timeout=1)
+    assert no_network, "the attempt was recorded"
+    no_network.clear()

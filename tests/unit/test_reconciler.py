@@ -1,0 +1,268 @@
+"""reconciler: the safety net for silent jobs, run on fakes with a clock that stands still."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from fakes import RecordingAdapter, session_with
+from swapdrop.finishing import JobFinisher
+from swapdrop.jobs import Job, JobStatus, iso
+from swapdrop.reconciler import Reconciler
+from swapdrop.result_download import DownloadedImage, ResultDownloader
+from swapdrop.snapshots import SnapshotApplier
+from swapdrop.upstream import UpstreamError
+
+from .builders import make_job, snap
+from .conftest import World
+
+URL = "https://cdn.example/r/{}.png"
+
+
+def ago(world: World, **delta: float) -> str:
+    return iso(world.clock() - timedelta(**delta))
+
+
+def seed(world: World, job_id: str, status: JobStatus, quiet_for: timedelta, age: timedelta, **fields: object) -> Job:
+    now = world.clock()
+    return world.jobs.put(
+        make_job(
+            jobId=job_id,
+            status=status,
+            targetKey=f"inbox/alice/{job_id}.jpg",
+            createdAt=iso(now - age),
+            updatedAt=iso(now - quiet_for),
+            attempts=1,
+            **fields,
+        )
+    )
+
+
+QUIET = timedelta(minutes=5)
+NOISY = timedelta(seconds=30)
+YOUNG = timedelta(minutes=10)
+OLD = timedelta(minutes=61)
+
+
+@pytest.fixture
+def rich(world: World, images: SimpleNamespace) -> World:
+    for name in ("a", "b", "c", "d"):
+        world.downloader.results[URL.format(name)] = DownloadedImage(images.png, "png", "image/png")
+    return world
+
+
+def test_polls_only_quiet_jobs_with_a_task(rich: World) -> None:
+    seed(rich, "quiet", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T-quiet")
+    seed(rich, "noisy", JobStatus.IN_PROGRESS, NOISY, YOUNG, taskId="T-noisy", progress=50)
+    seed(rich, "no-task", JobStatus.PENDING, QUIET, YOUNG)
+    seed(rich, "closed", JobStatus.SUCCESS, QUIET, YOUNG, taskId="T-closed", imageUrl=URL.format("a"), resultKey="r")
+    writes = len(rich.jobs.writes)
+
+    report = rich.reconciler(quiet_seconds=120).run()
+
+    assert rich.poller.calls == [["T-quiet"]]
+    assert report.examined == 2  # quiet + no-task; the noisy one and the closed one are not looked at
+    assert report.polled == 1
+    assert report.updated == 0
+    assert report.timed_out == 0
+    assert len(rich.jobs.writes) == writes  # nothing to say, nothing written
+
+
+def test_quiet_seconds_zero_sees_every_open_job(rich: World) -> None:
+    seed(rich, "noisy", JobStatus.IN_PROGRESS, timedelta(0), YOUNG, taskId="T-noisy")
+    rich.reconciler(quiet_seconds=0).run()
+    assert rich.poller.calls == [["T-noisy"]]
+
+
+def test_applies_polled_snapshots_like_a_callback(rich: World, images: SimpleNamespace) -> None:
+    seed(rich, "done", JobStatus.IN_PROGRESS, QUIET, YOUNG, taskId="T1", progress=40)
+    seed(rich, "moving", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T2")
+    seed(rich, "failed", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T3")
+    rich.poller.snapshots = {
+        "T1": snap("SUCCESS", "100%", task_id="T1", imageUrl=URL.format("a"), state="done"),
+        "T2": snap("IN_PROGRESS", "70%", task_id="T2"),
+        "T3": snap("FAILURE", "", task_id="T3", failReason="执行超时 10 分钟"),
+    }
+
+    report = rich.reconciler().run()
+
+    assert report.updated == 3
+    done = rich.jobs.get("done")
+    assert done is not None and done.status is JobStatus.SUCCESS and done.resultKey == "results/alice/done.png"
+    assert [w.key for w in rich.media.writes] == ["results/alice/done.png"]
+    moving = rich.jobs.get("moving")
+    assert moving is not None and moving.status is JobStatus.IN_PROGRESS and moving.progress == 70
+    failed = rich.jobs.get("failed")
+    assert failed is not None and "执行超时 10 分钟" in (failed.failReason or "")
+    assert sorted(j.jobId for j in rich.events.published) == ["done", "failed"]
+
+
+def test_jobs_absent_from_the_poll_answer_stay_as_they_are(rich: World) -> None:
+    before = seed(rich, "forgotten", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T-forgotten")
+    report = rich.reconciler().run()
+    assert rich.poller.calls == [["T-forgotten"]]
+    assert report.updated == 0
+    assert rich.jobs.get("forgotten") == before
+
+
+@pytest.mark.parametrize(
+    ("status", "fields", "where"),
+    [
+        (JobStatus.PENDING, {}, "(last status PENDING, no upstream task)"),
+        (JobStatus.SUBMITTED, {"taskId": "T-old"}, "(last status SUBMITTED, task T-old)"),
+        (JobStatus.IN_PROGRESS, {"taskId": "T-old", "progress": 90}, "(last status IN_PROGRESS, task T-old)"),
+    ],
+)
+def test_times_out_jobs_older_than_the_job_timeout(rich: World, status: JobStatus, fields: dict, where: str) -> None:
+    seed(rich, "old", status, QUIET, OLD, **fields)
+    report = rich.reconciler(job_timeout_minutes=60).run()
+    job = rich.jobs.get("old")
+    assert job is not None
+    assert job.status is JobStatus.FAILURE
+    assert job.failReason == f"timed out: no result after 60 minutes {where}"
+    assert job.finishedAt == iso(rich.clock())
+    assert report.timed_out == 1
+    # one last poll before giving up (the task may have just finished), then the timeout
+    assert rich.poller.calls == ([["T-old"]] if "taskId" in fields else [])
+    assert [j.jobId for j in rich.events.published] == ["old"]
+    assert "openFlag" not in rich.jobs.item("old")
+
+
+def test_an_overdue_job_whose_task_just_finished_succeeds_instead(rich: World) -> None:
+    seed(rich, "late", JobStatus.IN_PROGRESS, QUIET, OLD, taskId="T-late", progress=90)
+    rich.poller.snapshots["T-late"] = snap("SUCCESS", "100%", task_id="T-late", imageUrl=URL.format("a"), state="late")
+    report = rich.reconciler(job_timeout_minutes=60).run()
+    job = rich.jobs.get("late")
+    assert job is not None and job.status is JobStatus.SUCCESS and job.failReason is None
+    assert report.timed_out == 0 and report.updated == 1
+
+
+def test_one_broken_job_does_not_stop_the_run(rich: World) -> None:
+    seed(rich, "broken", JobStatus.SUCCESS, QUIET, YOUNG, taskId="T-b", imageUrl=URL.format("zzz-unknown"))
+    seed(rich, "fine", JobStatus.SUCCESS, QUIET, YOUNG, taskId="T-f", imageUrl=URL.format("a"))
+    rich.downloader.results[URL.format("zzz-unknown")] = RuntimeError("a bug")
+    report = rich.reconciler().run()
+    fine = rich.jobs.get("fine")
+    assert fine is not None and fine.resultKey is not None
+    assert report.errors == 1 and report.finished == 1
+
+
+def test_the_timeout_boundary(rich: World) -> None:
+    seed(rich, "exactly", JobStatus.PENDING, QUIET, timedelta(minutes=60))
+    seed(rich, "almost", JobStatus.PENDING, QUIET, timedelta(minutes=59, seconds=59))
+    report = rich.reconciler(job_timeout_minutes=60).run()
+    assert report.timed_out == 1
+    exactly, almost = rich.jobs.get("exactly"), rich.jobs.get("almost")
+    assert exactly is not None and exactly.status is JobStatus.FAILURE
+    assert almost is not None and almost.status is JobStatus.PENDING
+
+
+def test_retries_result_copies_and_unpublished_events(rich: World) -> None:
+    seed(
+        rich,
+        "uncopied",
+        JobStatus.SUCCESS,
+        QUIET,
+        OLD,
+        taskId="T1",
+        imageUrl=URL.format("b"),
+        progress=100,
+        resultCopyAttempts=1,
+    )
+    seed(rich, "unannounced", JobStatus.FAILURE, QUIET, OLD, taskId="T2", failReason="x", eventPending=True)
+    seed(
+        rich,
+        "copied-not-announced",
+        JobStatus.SUCCESS,
+        QUIET,
+        YOUNG,
+        taskId="T3",
+        imageUrl=URL.format("c"),
+        resultKey="results/alice/c.png",
+        eventPending=True,
+    )
+
+    report = rich.reconciler().run()
+
+    assert report.finished == 3
+    assert report.timed_out == 0  # terminal jobs are finished, never timed out
+    assert rich.poller.calls == []
+    uncopied = rich.jobs.get("uncopied")
+    assert uncopied is not None and uncopied.resultKey == "results/alice/uncopied.png"
+    assert uncopied.resultCopyAttempts == 2
+    assert rich.downloader.calls == [URL.format("b")]
+    assert sorted(j.jobId for j in rich.events.published) == ["copied-not-announced", "unannounced"]
+    for job_id in ("uncopied", "unannounced", "copied-not-announced"):
+        assert "openFlag" not in rich.jobs.item(job_id)
+    assert list(rich.jobs.open_jobs(updated_before=iso(rich.clock() + timedelta(days=1)))) == []
+
+
+def test_a_poll_failure_is_reported_and_the_rest_still_happens(rich: World) -> None:
+    waiting = seed(rich, "waiting", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T1")
+    seed(rich, "old", JobStatus.PENDING, QUIET, OLD)
+    rich.poller.error = UpstreamError("POST /mj/task/list-by-condition answered HTTP 502")
+
+    report = rich.reconciler().run()
+
+    assert report.poll_error == "POST /mj/task/list-by-condition answered HTTP 502"
+    assert report.polled == 0
+    assert report.timed_out == 1
+    assert rich.jobs.get("waiting") == waiting
+
+
+def test_max_jobs_bounds_one_run(rich: World) -> None:
+    for i in range(5):
+        seed(rich, f"j{i}", JobStatus.SUBMITTED, QUIET + timedelta(seconds=i), YOUNG, taskId=f"T{i}")
+    report = rich.reconciler().run(max_jobs=3)
+    assert report.examined == 3
+    assert [len(call) for call in rich.poller.calls] == [3]
+
+
+def test_a_second_run_after_a_complete_one_has_nothing_to_do(rich: World) -> None:
+    seed(rich, "done", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T1")
+    rich.poller.snapshots = {"T1": snap("SUCCESS", "100%", task_id="T1", imageUrl=URL.format("d"))}
+    reconciler = rich.reconciler()
+    reconciler.run()
+    rich.clock.advance(minutes=10)
+    second = reconciler.run()
+    assert second.examined == 0
+    assert len(rich.events.published) == 1
+
+
+def test_an_unfetchable_result_url_does_not_wedge_the_reconciler(world: World) -> None:
+    """A SUCCESS snapshot can carry any imageUrl. A malformed one must be recorded as a failed
+    copy (and given up after MAX_RESULT_COPY_ATTEMPTS), not crash every run: the broken job is
+    the oldest in the index, so a crash on it starves every job behind it, forever."""
+    adapter = RecordingAdapter([])
+    downloader = ResultDownloader(
+        max_bytes=10_000, session=session_with(adapter), resolver=lambda host: ["93.184.215.14"]
+    )
+    finisher = JobFinisher(world.jobs, world.media, downloader, world.events, clock=world.clock)
+    reconciler = Reconciler(
+        jobs=world.jobs,
+        poller=world.poller,
+        applier=SnapshotApplier(world.jobs, finisher, clock=world.clock),
+        finisher=finisher,
+        job_timeout_minutes=60,
+        quiet_seconds=120,
+        clock=world.clock,
+    )
+    seed(
+        world,
+        "broken",
+        JobStatus.SUCCESS,
+        timedelta(minutes=50),
+        YOUNG,
+        taskId="T0",
+        imageUrl="http://[::1/r.png",
+        progress=100,
+    )
+    seed(world, "waiting", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T1")
+
+    report = reconciler.run()
+
+    assert world.poller.calls == [["T1"]]
+    assert report.finished == 1
+    broken = world.jobs.get("broken")
+    assert broken is not None and broken.resultCopyAttempts == 1

@@ -1,0 +1,282 @@
+"""result_download: the result URL is hostile until proven otherwise."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from types import SimpleNamespace
+
+import pytest
+import requests
+from fakes import RecordedRequest, RecordingAdapter, Reply, TrackingStream, session_with
+from swapdrop.result_download import MAX_REDIRECTS, DownloadRefused, ResultDownloader
+
+PUBLIC = "93.184.215.14"
+
+
+class FakeResolver:
+    """Host → addresses; IP literals resolve to themselves; anything else does not resolve."""
+
+    def __init__(self, table: dict[str, list[str]] | None = None) -> None:
+        self.table = {"cdn.example": [PUBLIC], **(table or {})}
+        self.calls: list[str] = []
+
+    def __call__(self, host: str) -> list[str]:
+        self.calls.append(host)
+        try:
+            ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            pass
+        else:
+            return [host]
+        if host not in self.table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return self.table[host]
+
+
+def downloader(
+    adapter: RecordingAdapter,
+    resolver: FakeResolver | None = None,
+    allow_private: bool = False,
+    max_bytes: int = 50_000,
+) -> ResultDownloader:
+    return ResultDownloader(
+        max_bytes=max_bytes,
+        allow_private=allow_private,
+        timeout_seconds=15,
+        session=session_with(adapter),
+        resolver=resolver or FakeResolver(),
+    )
+
+
+def image_reply(data: bytes, content_type: str = "image/png", **headers: str) -> Reply:
+    return Reply(200, data, {"Content-Type": content_type, "Content-Length": str(len(data)), **headers})
+
+
+def test_downloads_an_image_and_names_it_by_content(images: SimpleNamespace) -> None:
+    adapter = RecordingAdapter([image_reply(images.png, content_type="image/jpeg")])
+    result = downloader(adapter).download("https://cdn.example/attachments/1/swap.jpg?sig=abc")
+    assert result.data == images.png
+    assert result.extension == "png"
+    assert result.mime_type == "image/png"
+    (sent,) = adapter.requests
+    assert sent.method == "GET"
+    assert sent.url == "https://cdn.example/attachments/1/swap.jpg?sig=abc"
+    assert sent.timeout == (5.0, 15)
+    assert "Authorization" not in sent.headers
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("file:///etc/passwd", "scheme 'file' is not http or https"),
+        ("ftp://cdn.example/r.png", "scheme 'ftp' is not http or https"),
+        ("gopher://cdn.example/r.png", "scheme 'gopher'"),
+        ("https://user:pw@cdn.example/r.png", "carries credentials"),
+        ("https://user@cdn.example/r.png", "carries credentials"),
+        ("http:///r.png", "has no host"),
+        ("https://nowhere.invalid/r.png", "'nowhere.invalid' does not resolve"),
+    ],
+)
+def test_refuses_bad_urls_without_a_request(url: str, fragment: str) -> None:
+    adapter = RecordingAdapter([])
+    with pytest.raises(DownloadRefused) as raised:
+        downloader(adapter).download(url)
+    assert fragment in str(raised.value)
+    assert adapter.requests == []
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["169.254.169.254"],
+        ["169.254.170.2"],
+        ["fd00:ec2::254"],
+        ["10.0.0.1"],
+        ["127.0.0.1"],
+        ["192.168.1.20"],
+        ["::1"],
+        ["fe80::1%eth0"],
+        ["::ffff:169.254.169.254"],
+        ["::ffff:10.0.0.1"],
+        ["100.64.0.1"],
+        ["0.0.0.0"],  # noqa: S104 - an address the host resolves to, not a bind
+        ["224.0.0.251"],
+        ["240.0.0.1"],
+        [PUBLIC, "169.254.169.254"],  # one bad address among good ones is enough
+    ],
+)
+def test_refuses_hosts_resolving_to_internal_addresses(addresses: list[str]) -> None:
+    adapter = RecordingAdapter([])
+    resolver = FakeResolver({"evil.example": addresses})
+    with pytest.raises(DownloadRefused, match=r"'evil\.example' resolves to a disallowed address"):
+        downloader(adapter, resolver).download("https://evil.example/r.png")
+    assert adapter.requests == []
+    assert resolver.calls == ["evil.example"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://[::ffff:a9fe:a9fe]/"]
+)
+def test_refuses_metadata_ip_literals(url: str) -> None:
+    adapter = RecordingAdapter([])
+    with pytest.raises(DownloadRefused, match="disallowed address"):
+        downloader(adapter, allow_private=True).download(url)
+    assert adapter.requests == []
+
+
+def test_allow_private_admits_loopback_and_private_but_never_link_local(images: SimpleNamespace) -> None:
+    resolver = FakeResolver({"emulator.local": ["127.0.0.1"], "lan.local": ["10.0.0.1"]})
+    adapter = RecordingAdapter([image_reply(images.png), image_reply(images.jpeg, "image/jpeg")])
+    local = downloader(adapter, resolver, allow_private=True)
+    assert local.download("http://emulator.local:8080/r.png").extension == "png"
+    assert local.download("http://lan.local/r.jpg").extension == "jpg"
+    for bad in ("http://169.254.169.254/", "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]/"):
+        with pytest.raises(DownloadRefused, match="disallowed address"):
+            local.download(bad)
+    assert len(adapter.requests) == 2
+
+
+def redirect(location: str, status: int = 302) -> Reply:
+    return Reply(status, b"", {"Location": location})
+
+
+def test_follows_up_to_three_redirects_checking_every_hop(images: SimpleNamespace) -> None:
+    hosts = {f"hop{i}.example": [f"93.184.215.{20 + i}"] for i in range(4)}
+    resolver = FakeResolver(hosts)
+    adapter = RecordingAdapter(
+        [
+            redirect("https://hop1.example/a"),
+            redirect("https://hop2.example/b", 301),
+            redirect("/c", 307),  # relative: resolved against hop2
+            image_reply(images.webp, "image/webp"),
+        ]
+    )
+    result = downloader(adapter, resolver).download("https://hop0.example/start")
+    assert result.extension == "webp"
+    assert [r.url for r in adapter.requests] == [
+        "https://hop0.example/start",
+        "https://hop1.example/a",
+        "https://hop2.example/b",
+        "https://hop2.example/c",
+    ]
+    assert resolver.calls == ["hop0.example", "hop1.example", "hop2.example", "hop2.example"]
+
+
+def test_refuses_a_fourth_redirect() -> None:
+    adapter = RecordingAdapter([redirect(f"https://cdn.example/{i}") for i in range(MAX_REDIRECTS + 1)])
+    with pytest.raises(DownloadRefused, match=f"redirected more than {MAX_REDIRECTS} times"):
+        downloader(adapter).download("https://cdn.example/start")
+    assert len(adapter.requests) == MAX_REDIRECTS + 1
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://[fd00:ec2::254]/",
+        "file:///etc/passwd",
+        "http://internal.example/",
+    ],
+)
+def test_refuses_a_redirect_into_the_inside(location: str) -> None:
+    resolver = FakeResolver({"internal.example": ["10.1.2.3"]})
+    adapter = RecordingAdapter([redirect(location)])
+    with pytest.raises(DownloadRefused):
+        downloader(adapter, resolver).download("https://cdn.example/r.png")
+    assert len(adapter.requests) == 1  # the internal hop was never requested
+
+
+def test_declared_length_over_the_cap_is_refused_before_reading(images: SimpleNamespace) -> None:
+    big = images.png + b"\x00" * 60_000
+    adapter = RecordingAdapter([image_reply(big)])
+    with pytest.raises(DownloadRefused, match=f"is {len(big)} bytes, over the 50000-byte limit"):
+        downloader(adapter).download("https://cdn.example/r.png")
+    (stream,) = adapter.streams
+    assert stream.bytes_read == 0
+
+
+def test_streamed_body_over_the_cap_is_refused(images: SimpleNamespace) -> None:
+    big = images.png + b"\x00" * 200_000
+    adapter = RecordingAdapter([Reply(200, big, {"Content-Type": "image/png"})])  # no Content-Length
+    with pytest.raises(DownloadRefused, match="over the 50000-byte limit"):
+        downloader(adapter).download("https://cdn.example/r.png")
+    (stream,) = adapter.streams
+    assert stream.bytes_read < len(big)
+
+
+def test_a_lying_small_content_length_does_not_lift_the_cap(images: SimpleNamespace) -> None:
+    big = images.png + b"\x00" * 200_000
+    adapter = RecordingAdapter([Reply(200, big, {"Content-Length": "10"})])
+    with pytest.raises(DownloadRefused, match="over the 50000-byte limit"):
+        downloader(adapter).download("https://cdn.example/r.png")
+
+
+@pytest.mark.parametrize("status", [403, 404, 410, 500, 204])
+def test_non_200_is_refused(status: int) -> None:
+    with pytest.raises(DownloadRefused, match=f"the result URL answered HTTP {status}"):
+        downloader(RecordingAdapter([Reply(status, b"<Error>AccessDenied</Error>")])).download("https://cdn.example/r")
+
+
+@pytest.mark.parametrize("name", ["gif", "pdf", "truncated_jpeg", "heic"])
+def test_non_image_content_is_refused(images: SimpleNamespace, name: str) -> None:
+    adapter = RecordingAdapter([image_reply(getattr(images, name))])
+    with pytest.raises(DownloadRefused, match=r"^the result "):
+        downloader(adapter).download("https://cdn.example/r.png")
+
+
+def test_html_error_page_with_200_is_refused() -> None:
+    adapter = RecordingAdapter([Reply(200, b"<html>expired</html>", {"Content-Type": "text/html"})])
+    with pytest.raises(DownloadRefused, match="the result is not an image file"):
+        downloader(adapter).download("https://cdn.example/r.png")
+
+
+def test_transport_errors_are_refusals() -> None:
+    with pytest.raises(DownloadRefused, match=r"could not fetch the result image \(ConnectTimeout\)"):
+        downloader(RecordingAdapter([requests.ConnectTimeout()])).download("https://cdn.example/r.png")
+
+
+def test_a_body_that_breaks_off_is_a_refusal(images: SimpleNamespace) -> None:
+    def answer(request: RecordedRequest) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        response.raw = TrackingStream(images.png * 10, fail_after=1, error=requests.exceptions.ChunkedEncodingError())
+        response.url = request.url
+        return response
+
+    with pytest.raises(DownloadRefused, match=r"broke off \(ChunkedEncodingError\)"):
+        downloader(RecordingAdapter(answer)).download("https://cdn.example/r.png")
+
+
+# A malformed imageUrl comes from the upstream's callback body. It must end as a refusal
+# (recorded on the job, retried, eventually given up), never as an unexpected exception.
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1/result.png", "https://[not-an-ip]/r.png", "http://cdn.example:99999999/r.png"]
+)
+def test_a_malformed_url_is_a_refusal(url: str) -> None:
+    adapter = RecordingAdapter([])
+    with pytest.raises(DownloadRefused):
+        downloader(adapter).download(url)
+    assert adapter.requests == []
+
+
+def test_a_malformed_redirect_location_is_a_refusal() -> None:
+    adapter = RecordingAdapter([redirect("http://[::1/x")])
+    with pytest.raises(DownloadRefused):
+        downloader(adapter).download("https://cdn.example/r.png")
+
+
+def test_a_host_name_the_resolver_cannot_even_encode_is_a_refusal() -> None:
+    """socket.getaddrinfo raises UnicodeError (a ValueError, not an OSError) for a DNS label
+    over 63 characters; resolve_host passes it through. That, too, must end as a refusal."""
+
+    def resolver(host: str) -> list[str]:
+        raise UnicodeError("encoding with 'idna' codec failed (UnicodeError: label too long)")
+
+    adapter = RecordingAdapter([])
+    with pytest.raises(DownloadRefused):
+        ResultDownloader(max_bytes=1000, session=session_with(adapter), resolver=resolver).download(
+            "https://" + "a" * 64 + ".example/r.png"
+        )
