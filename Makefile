@@ -4,7 +4,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || { r=$$(pyenv root 2>/dev/null) && [ -x "$$r/versions/3.13.0/bin/python3.13" ] && echo "$$r/versions/3.13.0/bin/python3.13"; })
+ifeq ($(origin PYTHON313), undefined)
+PYTHON313 := $(shell scripts/find-python313)
+endif
 VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
