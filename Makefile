@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export PATH := $(dir $(PYTHON313)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help python venv tools lint unit integration test build clean
+.PHONY: help python venv tools lint unit integration test build local demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,9 +26,13 @@ python:
 	  echo "       Put python3.13 on PATH, install it with 'pyenv install 3.13.0', or run make PYTHON313=/path/to/python3.13"; \
 	  exit 1; fi
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt | python
+# One venv for tests, the local stack and the emulator. The emulator's image stack
+# (OpenCV, MediaPipe, ...) lives here only: the Lambda layer has layers/common/requirements.txt.
+$(VENV)/.installed: requirements-dev.txt requirements-emulator.txt requirements-emulator-nodeps.txt \
+		layers/common/requirements.txt pyproject.toml | python
 	"$(PYTHON313)" -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -r requirements-emulator.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-emulator-nodeps.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -54,5 +58,11 @@ build: tools ## sam build (arm64 layer, python3.13)
 test: lint venv tools ## lint + the whole pytest suite (unit, integration on moto's server, template and build checks)
 	SAM_BIN=$(abspath $(TOOLS))/bin/sam $(PY) -m pytest tests -q
 
+local: venv ## run the whole stack on this machine (Ctrl-C stops it); endpoints in out/local.json
+	$(VENV)/bin/swapdrop local --info-file out/local.json $(ARGS)
+
+demo: venv ## one real face swap through the local stack; the result lands in out/demo/
+	$(VENV)/bin/swapdrop demo --out out/demo $(ARGS)
+
 clean: ## remove venvs and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache out
