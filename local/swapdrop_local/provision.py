@@ -35,6 +35,8 @@ class LocalStack:
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict)
+    resolver: Resolver | None = None
+    """Resolves the template's intrinsics against these local resources."""
 
     def client(self, service: str) -> Any:
         return local_client(service, self.region, self.endpoint_url)
@@ -95,6 +97,7 @@ def provision(
         environments=environments,
         parameters=dict(resolver.parameters),
         template=template,
+        resolver=resolver,
     )
 
 

@@ -22,12 +22,11 @@ from PIL import Image
 from swapdrop import wiring
 from swapdrop.jobs import Job
 from swapdrop.layout import job_id_for
+from swapdrop_emulator import EmulatorConfig, SwapEmulator
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.lambda_context import LocalLambdaContext
 from swapdrop_local.provision import LocalStack, provision
 from swapdrop_local.sqs_source import SqsEventSource
-
-from integration.upstream_standin import UpstreamStandIn
 
 REGION = "us-east-1"
 API_KEY = "sk-integration-secret-key"
@@ -58,7 +57,7 @@ def moto_endpoint() -> Iterator[str]:
 @dataclass
 class Harness:
     stack: LocalStack
-    upstream: UpstreamStandIn
+    upstream: SwapEmulator
     api: HttpApiServer
     submit_source: SqsEventSource
     observer_queue_url: str
@@ -123,7 +122,10 @@ def harness(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Har
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    upstream = UpstreamStandIn(api_key=API_KEY).start()
+    # The emulator in manual mode: each test drives the task and its callbacks itself.
+    result = png((200, 120, 40), size=(64, 48))
+    upstream = SwapEmulator(EmulatorConfig(api_key=API_KEY, auto_run=False, engine=lambda _s, _t: result)).start()
+    upstream.result_image = result
     api = HttpApiServer(
         [Route("POST", "/callbacks/{jobId}", callback_handler.lambda_handler, "CallbackFunction")]
     ).start()

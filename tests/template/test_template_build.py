@@ -47,7 +47,7 @@ def python313_dir() -> Path:
     candidates.append(shutil.which("python3.13") or "")
     for candidate in filter(None, candidates):
         try:
-            probe = subprocess.run(  # noqa: S603 - our own interpreter candidates
+            probe = subprocess.run(
                 [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 13))"],
                 capture_output=True, text=True, timeout=20, check=False,
             )  # fmt: skip
@@ -73,7 +73,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sam-build") / "build"
     command = [str(sam_bin()), "build", "--no-cached", "--build-dir", str(out), "--template", "template.yaml"]
     started = time.monotonic()
-    result = subprocess.run(  # noqa: S603 - the project's sam
+    result = subprocess.run(
         command, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=840, check=False
     )
     elapsed = time.monotonic() - started
@@ -223,7 +223,7 @@ def _tools_python() -> str:
 
 @pytest.fixture(scope="session")
 def transformed() -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 - sam's own interpreter
+    result = subprocess.run(
         [_tools_python(), "-c", _TRANSFORM, str(ROOT / "template.yaml")],
         env=tool_env(), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

@@ -386,6 +386,13 @@ def test_fetch_task_of_a_malformed_or_missing_answer_is_none() -> None:
     assert upstream.fetch_task("1") is None
 
 
+def test_fetch_task_of_an_unknown_id_is_none_when_the_body_is_empty() -> None:
+    """midjourney-proxy returns null from its controller, which arrives as HTTP 200 and no body."""
+    assert client(RecordingAdapter([Reply(200, b"")])).fetch_task("404404") is None
+    with pytest.raises(UpstreamError, match="non-JSON"):
+        client(RecordingAdapter([Reply(200, b"<html>")])).fetch_task("1")
+
+
 def test_fetch_task_http_error_raises() -> None:
     with pytest.raises(UpstreamError, match="answered HTTP 404"):
         client(RecordingAdapter([Reply(404, b"")])).fetch_task("1")

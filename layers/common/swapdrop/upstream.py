@@ -188,10 +188,13 @@ class UpstreamClient:
         return snapshots
 
     def fetch_task(self, task_id: str) -> TaskSnapshot | None:
-        payload = self._get_json("GET", self._base + FETCH_PATH.format(task_id=quote(task_id, safe="")), None)
+        """The task, or None when the upstream does not know it (midjourney-proxy answers an empty body)."""
+        payload = self._get_json(
+            "GET", self._base + FETCH_PATH.format(task_id=quote(task_id, safe="")), None, empty_is_none=True
+        )
         return _snapshot_or_none(payload)
 
-    def _get_json(self, method: str, url: str, body: Any) -> Any:
+    def _get_json(self, method: str, url: str, body: Any, empty_is_none: bool = False) -> Any:
         try:
             response = self._session.request(
                 method, url, json=body, headers=self._headers(), timeout=self._timeout, allow_redirects=False
@@ -200,6 +203,8 @@ class UpstreamClient:
             raise UpstreamError(f"{method} {url.removeprefix(self._base)} failed: {type(error).__name__}") from None
         if response.status_code != 200:
             raise UpstreamError(f"{method} {url.removeprefix(self._base)} answered HTTP {response.status_code}")
+        if empty_is_none and not response.content.strip():
+            return None
         try:
             return response.json()
         except ValueError:

@@ -1,0 +1,118 @@
+"""`swapdrop` command line: `swapdrop local` runs the stack on this machine; `swapdrop demo` shows it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from swapdrop_local.stack import RunningStack, StackOptions
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected Name=Value, got {text!r}")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swapdrop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser("local", help="run the whole stack on this machine until Ctrl-C")
+    _stack_options(local)
+    local.add_argument("--info-file", type=Path, help="write the endpoints here as JSON once the stack is up")
+    local.add_argument(
+        "--watch",
+        type=Path,
+        metavar="DIR",
+        help="mirror DIR/faces and DIR/inbox into the bucket, results into DIR/results",
+    )
+    demo = commands.add_parser("demo", help="swap a face end to end on the local stack and save the result")
+    _stack_options(demo)
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write the images (out/demo)")
+    demo.add_argument("--timeout", type=float, default=120, help="seconds to wait for the job (120)")
+    return parser
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", metavar="URL", help="use this swap API instead of starting the emulator")
+    parser.add_argument("--api-key", default="local-api-key", help="the swap API's key (kept in the local secret)")
+    parser.add_argument("--auth-style", choices=("bearer", "mj-api-secret"), default="bearer")
+    parser.add_argument(
+        "--reconcile-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often the reconciler runs (10; 0 disables it)",
+    )
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--param",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="Name=Value",
+        help="override a template parameter, e.g. --param ReconcileQuietSeconds=5",
+    )
+
+
+def options_from(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(
+        region=args.region,
+        upstream=args.upstream,
+        api_key=args.api_key,
+        auth_style=args.auth_style,
+        reconcile_interval=args.reconcile_interval,
+        parameters=dict(args.param),
+    )
+
+
+def run_local(args: argparse.Namespace) -> int:
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    with RunningStack(options_from(args)) as running:
+        info = running.info()
+        width = max(len(k) for k in info)
+        print("Swapdrop local stack is up:", flush=True)
+        for key, value in info.items():
+            print(f"  {key:<{width}}  {value}", flush=True)
+        if args.info_file:
+            running.write_info(args.info_file)
+            print(f"  (endpoints written to {args.info_file})", flush=True)
+        mirror = None
+        if args.watch:
+            from swapdrop_local.provision import local_client
+            from swapdrop_local.watch import FolderMirror
+
+            s3 = local_client("s3", info["region"], info["endpoint_url"])
+            mirror = FolderMirror(args.watch, s3, info["bucket"]).start()
+            print(f"  watching {args.watch}/faces and {args.watch}/inbox; results in {args.watch}/results", flush=True)
+        print("Ctrl-C stops everything.", flush=True)
+        stopping.wait()
+        print("stopping…", flush=True)
+        if mirror:
+            mirror.stop()
+    if args.info_file:
+        args.info_file.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "local":
+        return run_local(args)
+    from swapdrop_local.demo import run_demo
+
+    return run_demo(args, options_from(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

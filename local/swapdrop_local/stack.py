@@ -1,0 +1,234 @@
+"""`swapdrop local`: the whole stack on one machine.
+
+moto's server (S3, SQS, DynamoDB, Secrets Manager, EventBridge) with the template's
+resources; the swap API emulator (or another swap API); the functions in worker
+processes; Lambda's SQS event source with the template's batch size and maximum
+concurrency; an HTTP adapter for the HTTP API's routes; the reconciler on a schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+
+from swapdrop_local.functions import LocalFunction, function_specs, layer_dirs
+from swapdrop_local.http_api import HttpApiServer, Route
+from swapdrop_local.provision import LocalStack, local_client, provision
+from swapdrop_local.sqs_source import SqsEventSource
+
+log = logging.getLogger("swapdrop.local")
+
+
+@dataclass
+class StackOptions:
+    region: str = "us-east-1"
+    upstream: str | None = None
+    """Another swap API's base URL; None starts the emulator."""
+    api_key: str = "local-api-key"
+    auth_style: str = "bearer"
+    reconcile_interval: float = 10.0
+    parameters: dict[str, str] = field(default_factory=dict)
+    emulator: dict[str, Any] = field(default_factory=dict)
+    """Extra EmulatorConfig fields when the stack starts its own emulator."""
+    submit_concurrency: int | None = None
+    """Override the template's MaximumConcurrency (None: use it)."""
+    poll_wait_seconds: int = 1
+    function_environment: dict[str, str] = field(default_factory=dict)
+    """Extra environment for every function (e.g. to quiet them)."""
+
+
+class RunningStack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.functions: dict[str, LocalFunction] = {}
+        self.emulator: Any = None
+        self.moto: ThreadedMotoServer | None = None
+        self.api: HttpApiServer | None = None
+        self.stack: LocalStack | None = None
+        self.reconcile_runs = 0
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> RunningStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        options = self.options
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        upstream_url = options.upstream or self._start_emulator()
+        routes: list[Route] = []
+        self.api = HttpApiServer(routes).start()
+        overrides = {"UpstreamBaseUrl": upstream_url, "UpstreamAuthStyle": options.auth_style, **options.parameters}
+        self.stack = provision(
+            endpoint,
+            options.region,
+            callback_base_url=self.api.url,
+            parameter_overrides=overrides,
+            api_key=options.api_key,
+        )
+        resolver = self.stack.resolver
+        assert resolver is not None
+        specs = function_specs(resolver)
+        layers = layer_dirs(resolver)
+        submit_events = [e for e in specs["SubmitFunction"].events.values() if e["Type"] == "SQS"]
+        submit_props = submit_events[0]["Properties"]
+        concurrency = options.submit_concurrency or int(
+            submit_props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)
+        )
+        for name, spec in specs.items():
+            environment = self._environment(endpoint, self.stack.environments[name])
+            workers = concurrency if name == "SubmitFunction" else 1
+            self.functions[name] = LocalFunction(spec, environment, layers, workers)
+        for name, spec in specs.items():
+            for event in spec.events.values():
+                if event["Type"] == "HttpApi":
+                    props = event["Properties"]
+                    routes.append(Route(props["Method"].upper(), props["Path"], self._lambda(name), name))
+        for function in self.functions.values():
+            function.warm_up()
+        batch_size = int(submit_props.get("BatchSize", 10))
+        for index in range(concurrency):
+            source = SqsEventSource(
+                local_client("sqs", options.region, endpoint),
+                self.stack.queue_url,
+                self._lambda("SubmitFunction"),
+                "SubmitFunction",
+                batch_size=batch_size,
+                function_timeout=specs["SubmitFunction"].timeout,
+            )
+            self._spawn(f"sqs-poller-{index}", self._poll_forever, source)
+        if options.reconcile_interval > 0:
+            self._spawn("reconciler", self._reconcile_forever)
+        log.info("local stack up: %s", json.dumps(self.info()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+        for function in self.functions.values():
+            function.close()
+        if self.api:
+            self.api.stop()
+        if self.emulator:
+            self.emulator.stop()
+        if self.moto:
+            self.moto.stop()
+
+    def __enter__(self) -> RunningStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what clients need ------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        assert self.stack and self.api
+        return {
+            "region": self.stack.region,
+            "endpoint_url": self.stack.endpoint_url,
+            "bucket": self.stack.bucket,
+            "jobs_table": self.stack.jobs_table,
+            "queue_url": self.stack.queue_url,
+            "dlq_url": self.stack.dlq_url,
+            "callback_base_url": f"{self.api.url}/callbacks",
+            "upstream_url": self.stack.parameters["UpstreamBaseUrl"],
+            "event_bus": self.stack.event_bus,
+            "api_key_secret_id": self.stack.api_key_secret_id,
+        }
+
+    def write_info(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(json.dumps(self.info(), indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)  # readers never see half a file
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return self.functions[function].invoke(event)
+
+    def reconcile_now(self) -> Any:
+        return self.invoke("ReconcileFunction", _schedule_event(self.options.region))
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _start_emulator(self) -> str:
+        from swapdrop_emulator import EmulatorConfig, SwapEmulator
+
+        config = EmulatorConfig(
+            api_key=self.options.api_key, auth_style=self.options.auth_style, **self.options.emulator
+        )
+        self.emulator = SwapEmulator(config).start()
+        return self.emulator.url
+
+    def _environment(self, endpoint: str, function_env: dict[str, str]) -> dict[str, str]:
+        return {
+            **function_env,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": self.options.region,
+            "AWS_REGION": self.options.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            **self.options.function_environment,
+        }
+
+    def _lambda(self, name: str):
+        def handler(event: dict[str, Any], _context: Any) -> Any:
+            return self.functions[name].invoke(event)
+
+        return handler
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_forever(self, source: SqsEventSource) -> None:
+        while not self._stop.is_set():
+            try:
+                source.poll_once(wait_seconds=self.options.poll_wait_seconds)
+            except Exception:  # moto going away at shutdown, a broken batch: keep polling
+                if not self._stop.is_set():
+                    log.exception("SQS poll failed")
+                    self._stop.wait(1)
+
+    def _reconcile_forever(self) -> None:
+        while not self._stop.wait(self.options.reconcile_interval):
+            try:
+                self.reconcile_now()
+                self.reconcile_runs += 1
+            except Exception:
+                if not self._stop.is_set():
+                    log.exception("reconciler run failed")
+
+
+def _schedule_event(region: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "version": "0",
+        "id": f"local-{int(time.time())}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": now,
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/swapdrop-local-reconcile"],
+        "detail": {},
+    }

@@ -1,0 +1,78 @@
+"""End-to-end: the local stack as `swapdrop local` runs it (moto, the emulator with its real
+face swap, the functions in worker processes, the SQS event source, the HTTP adapter and
+the reconciler), driven only through S3 and read back from DynamoDB, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from swapdrop.jobs import Job
+from swapdrop_local.provision import local_client
+from swapdrop_local.stack import RunningStack, StackOptions
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
+TERMINAL = {"SUCCESS", "FAILURE", "REJECTED"}
+
+
+class Client:
+    """What a user of the local stack has: its endpoints (as in --info-file) and boto3."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.s3 = local_client("s3", info["region"], info["endpoint_url"])
+        self.dynamodb = local_client("dynamodb", info["region"], info["endpoint_url"])
+
+    def put(self, key: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.info["bucket"], Key=key, Body=data)
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.info["bucket"], Key=key)["Body"].read()
+
+    def jobs(self) -> list[Job]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserialize = TypeDeserializer().deserialize
+        items = self.dynamodb.scan(TableName=self.info["jobs_table"], ConsistentRead=True)["Items"]
+        return [Job.from_item({k: deserialize(v) for k, v in item.items()}) for item in items]
+
+    def job_for(self, key: str) -> Job | None:
+        found = [job for job in self.jobs() if job.targetKey == key]
+        return found[0] if found else None
+
+    def wait_for(self, key: str, done: Callable[[Job], bool] | None = None, timeout: float = 60) -> Job:
+        """Poll the table until the job for `key` is finished (terminal, result settled)."""
+        done = done or (lambda j: j.status.value in TERMINAL and not j.needs_attention)
+        deadline = time.monotonic() + timeout
+        job = None
+        while time.monotonic() < deadline:
+            job = self.job_for(key)
+            if job is not None and done(job):
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job for {key!r} not finished within {timeout} s; last seen: {job}")
+
+
+@pytest.fixture(scope="session")
+def fixture_photos() -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in FIXTURES.iterdir() if path.suffix in (".jpg", ".png")}
+
+
+@pytest.fixture(scope="module")
+def local_stack() -> Iterator[RunningStack]:
+    options = StackOptions(
+        api_key="e2e-secret-key",
+        reconcile_interval=1.0,
+        parameters={"ReconcileQuietSeconds": "2"},
+        emulator={"step_delay": 0.02},
+    )
+    with RunningStack(options) as running:
+        yield running
+
+
+@pytest.fixture
+def client(local_stack: RunningStack) -> Client:
+    return Client(local_stack.info())
