@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export PATH := $(dir $(PYTHON313)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help python venv tools lint unit integration test build local demo clean
+.PHONY: help python venv tools lint unit integration test build bench local demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,7 @@ lint: tools venv ## cfn-lint, sam validate --lint, ruff
 	$(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 unit: venv ## unit tests only (fakes, no sockets)
 	$(PY) -m pytest tests/unit -q
@@ -57,6 +58,10 @@ build: tools ## sam build (arm64 layer, python3.13)
 
 test: lint venv tools ## lint + the whole pytest suite (unit, integration on moto's server, template and build checks)
 	SAM_BIN=$(abspath $(TOOLS))/bin/sam $(PY) -m pytest tests -q
+
+bench: venv ## benchmarks, each a side-by-side ratio measured in one run
+	$(PY) bench/bench_submit_body.py
+	$(PY) bench/bench_open_jobs_index.py
 
 local: venv ## run the whole stack on this machine (Ctrl-C stops it); endpoints in out/local.json
 	$(VENV)/bin/swapdrop local --info-file out/local.json $(ARGS)
