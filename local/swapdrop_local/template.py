@@ -19,11 +19,22 @@ NO_VALUE = object()
 
 
 class CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation short-form tags into their long form."""
+    """SafeLoader that knows CloudFormation's short tags and refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (YAML keeps only the last one)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct(tag: str):
-    name = "Ref" if tag == "Ref" else ("Condition" if tag == "Condition" else f"Fn::{tag}")
+    name = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
 
     def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
         if isinstance(node, yaml.ScalarNode):
@@ -39,27 +50,11 @@ def _construct(tag: str):
     return construct
 
 
-for _tag in (
-    "Ref",
-    "Condition",
-    "GetAtt",
-    "Sub",
-    "If",
-    "Equals",
-    "Not",
-    "And",
-    "Or",
-    "Select",
-    "Split",
-    "Join",
-    "FindInMap",
-    "Base64",
-    "GetAZs",
-    "ImportValue",
-    "Cidr",
-    "Length",
-    "ToJsonString",
-):
+INTRINSIC_TAGS = (
+    "Ref", "Condition", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "Select", "Split",
+    "Join", "FindInMap", "Base64", "Cidr", "GetAZs", "ImportValue", "Length", "ToJsonString", "Transform",
+)  # fmt: skip
+for _tag in INTRINSIC_TAGS:
     CfnLoader.add_constructor(f"!{_tag}", _construct(_tag))
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import yaml
+# The one CloudFormation-aware YAML loader, shared with the local stack that provisions from it.
+from swapdrop_local.template import INTRINSIC_TAGS, TEMPLATE_PATH, CfnLoader, load_template  # noqa: F401 - re-exported
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "template.yaml"
+ROOT = TEMPLATE_PATH.parent
 
 PSEUDO_PARAMETERS = frozenset(
     {
@@ -33,52 +32,7 @@ PSEUDO_PARAMETERS = frozenset(
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 
-_TAGS = (
-    "Ref", "Condition", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "Select", "Split",
-    "Join", "FindInMap", "Base64", "Cidr", "GetAZs", "ImportValue", "Length", "ToJsonString", "Transform",
-)  # fmt: skip
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
-
-
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that knows CloudFormation's short tags and refuses duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (YAML keeps only the last one)", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _tag_constructor(tag: str):
-    key = tag if tag in ("Ref", "Condition") else f"Fn::{tag}"
-
-    def construct(loader: CfnLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if tag == "GetAtt":
-                value = value.split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {key: value}
-
-    return construct
-
-
-for _tag in _TAGS:
-    CfnLoader.add_constructor(f"!{_tag}", _tag_constructor(_tag))
-
-
-def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
 
 
 # --------------------------------------------------------------------------- SAM globals
@@ -100,7 +54,7 @@ def _is_intrinsic(node: Any) -> bool:
     return (
         isinstance(node, dict)
         and len(node) == 1
-        and next(iter(node)) in {"Ref", "Condition"} | {f"Fn::{t}" for t in _TAGS}
+        and next(iter(node)) in {"Ref", "Condition"} | {f"Fn::{t}" for t in INTRINSIC_TAGS}
     )
 
 
