@@ -266,3 +266,12 @@ def test_an_unfetchable_result_url_does_not_wedge_the_reconciler(world: World) -
     assert report.finished == 1
     broken = world.jobs.get("broken")
     assert broken is not None and broken.resultCopyAttempts == 1
+
+
+def test_every_run_reports_how_many_open_jobs_it_examined(rich: World) -> None:
+    from swapdrop.observability import metrics
+
+    seed(rich, "a", JobStatus.PENDING, QUIET, YOUNG)
+    seed(rich, "b", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T-b")
+    rich.reconciler().run()
+    assert metrics.metric_set["OpenJobsExamined"]["Value"] == [2.0]

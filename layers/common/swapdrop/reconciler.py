@@ -77,6 +77,8 @@ class Reconciler:
             for job in to_poll:
                 if self._overdue(job, now):
                     self._isolated(job, report, lambda j=job: self._time_out(j, report))
+        # Open jobs needing work, every run: a rising line means callbacks or polls are not landing.
+        metrics.add_metric(name="OpenJobsExamined", unit="Count", value=report.examined)
         logger.info("reconciled", extra={"report": asdict(report)})
         return report
 
