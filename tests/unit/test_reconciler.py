@@ -275,3 +275,27 @@ def test_every_run_reports_how_many_open_jobs_it_examined(rich: World) -> None:
     seed(rich, "b", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T-b")
     rich.reconciler().run()
     assert metrics.metric_set["OpenJobsExamined"]["Value"] == [2.0]
+
+
+def test_a_stale_index_entry_is_not_finished_twice(rich: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GSI lags the table: a job whose event was just published may still be listed."""
+    from swapdrop import state_machine as sm
+    from swapdrop.job_updates import update_job
+
+    seed(
+        rich,
+        "done",
+        JobStatus.SUCCESS,
+        QUIET,
+        YOUNG,
+        taskId="T-d",
+        imageUrl=URL.format("a"),
+        resultKey="r",
+        eventPending=True,
+    )
+    stale = list(rich.jobs.open_jobs(updated_before=iso(rich.clock())))
+    update_job(rich.jobs, "done", lambda j: sm.record_event_published(j, rich.clock()))
+    monkeypatch.setattr(rich.jobs, "open_jobs", lambda updated_before: iter(stale))
+    report = rich.reconciler().run()
+    assert rich.events.published == []
+    assert report.examined == 1 and report.finished == 0

@@ -87,8 +87,12 @@ class Reconciler:
 
     def _settle(self, job: Job, now: datetime, report: ReconcileReport) -> None:
         if job.status.is_terminal:
-            self._finisher.finish(job)
-            report.finished += 1
+            # The index is eventually consistent: act on the job as it is now, so a result or
+            # event that was just handled is not handled twice.
+            current = self._jobs.get(job.jobId)
+            if current is not None and current.needs_attention:
+                self._finisher.finish(current)
+                report.finished += 1
         elif self._overdue(job, now):
             self._time_out(job, report)
 
