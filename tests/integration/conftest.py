@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,6 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 from swapdrop import wiring
 from swapdrop.jobs import Job
-from swapdrop.layout import job_id_for
 from swapdrop_emulator import EmulatorConfig, SwapEmulator
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.lambda_context import LocalLambdaContext
@@ -107,9 +105,6 @@ class Harness:
                 events.append(json.loads(message["Body"]))
                 sqs.delete_message(QueueUrl=self.observer_queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def job_id_of(self, key: str, put_response: dict[str, Any]) -> str:
-        raise NotImplementedError  # ids come from the S3 event's sequencer; tests read them from the table
-
 
 @pytest.fixture
 def harness(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
@@ -154,9 +149,6 @@ def harness(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Har
     api.stop()
     upstream.stop()
     wiring.reset()
-
-
-__all__ = ["API_KEY", "Harness", "job_id_for", "jpeg", "os", "png"]
 
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
