@@ -44,10 +44,15 @@ def upstream_client(config: Settings) -> UpstreamClient:
     )
 
 
-def finisher(config: Settings) -> JobFinisher:
+def media_store(config: Settings) -> S3MediaStore:
+    return S3MediaStore(boto3.client("s3"), config.bucket_name)
+
+
+def finisher(config: Settings, jobs: DynamoJobStore, media: S3MediaStore) -> JobFinisher:
+    """Shares the caller's store and S3 client: each client costs cold-start time."""
     return JobFinisher(
-        jobs=job_store(config),
-        media=S3MediaStore(boto3.client("s3"), config.bucket_name),
+        jobs=jobs,
+        media=media,
         downloader=ResultDownloader(
             max_bytes=config.max_image_bytes * 4, allow_private=config.allow_private_result_urls
         ),
@@ -58,11 +63,12 @@ def finisher(config: Settings) -> JobFinisher:
 @cache
 def submitter() -> Submitter:
     config = settings()
+    jobs, media = job_store(config), media_store(config)
     return Submitter(
-        jobs=job_store(config),
-        media=S3MediaStore(boto3.client("s3"), config.bucket_name),
+        jobs=jobs,
+        media=media,
         upstream=upstream_client(config),
-        finisher=finisher(config),
+        finisher=finisher(config, jobs, media),
         callback_secret=secret_reader(config.callback_token_secret_id, _secrets()),
         policy=SubmitPolicy(
             bucket=config.bucket_name,
@@ -80,7 +86,7 @@ def callback_receiver() -> CallbackReceiver:
     jobs = job_store(config)
     return CallbackReceiver(
         jobs=jobs,
-        applier=SnapshotApplier(jobs, finisher(config)),
+        applier=SnapshotApplier(jobs, finisher(config, jobs, media_store(config))),
         token_secret=secret_reader(config.callback_token_secret_id, _secrets()),
     )
 
@@ -89,7 +95,7 @@ def callback_receiver() -> CallbackReceiver:
 def reconciler() -> Reconciler:
     config = settings()
     jobs = job_store(config)
-    done = finisher(config)
+    done = finisher(config, jobs, media_store(config))
     return Reconciler(
         jobs=jobs,
         poller=upstream_client(config),
