@@ -12,11 +12,10 @@ import statistics
 import time
 import uuid
 
-import boto3
 from moto.server import ThreadedMotoServer
 from swapdrop.job_store import DynamoJobStore
 from swapdrop.jobs import Job, JobStatus, iso, utc_now
-from swapdrop_local.provision import LOCAL_CREDENTIALS, provision
+from swapdrop_local.provision import local_table, provision
 
 FINISHED = 3000
 OPEN = 30
@@ -44,9 +43,7 @@ def main() -> None:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         stack = provision(endpoint, "us-east-1", callback_base_url="http://127.0.0.1:9")
-        table = boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=endpoint, **LOCAL_CREDENTIALS).Table(
-            stack.jobs_table
-        )
+        table = local_table(stack.jobs_table, "us-east-1", endpoint)
         with table.batch_writer() as batch:
             for i in range(FINISHED):
                 batch.put_item(Item=job(JobStatus.FAILURE, i).to_item())

@@ -19,7 +19,7 @@ from typing import Any
 
 from swapdrop.jobs import Job
 
-from swapdrop_local.provision import local_client
+from swapdrop_local.provision import local_client, local_table
 from swapdrop_local.stack import RunningStack, StackOptions
 
 FACE_KEY = "faces/grace.jpg"
@@ -116,7 +116,7 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
         info = running.info()
         print(f"  bucket {info['bucket']} on {info['endpoint_url']}; swap API {info['upstream_url']}", flush=True)
         s3 = local_client("s3", info["region"], info["endpoint_url"])
-        table = local_client_table(info)
+        table = local_table(info["jobs_table"], info["region"], info["endpoint_url"])
         s3.put_object(Bucket=info["bucket"], Key=FACE_KEY, Body=face)
         print(f"Uploaded s3://{info['bucket']}/{FACE_KEY} (Grace Hopper, US Navy, public domain)", flush=True)
         s3.put_object(Bucket=info["bucket"], Key=TARGET_KEY, Body=target)
@@ -141,14 +141,3 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
     print(f"Result image: {out / 'result.png'}")
     print(f"Face | target | result: {out / 'side_by_side.png'}")
     return 0
-
-
-def local_client_table(info: dict[str, Any]) -> Any:
-    import boto3
-
-    from swapdrop_local.provision import LOCAL_CREDENTIALS
-
-    dynamodb = boto3.resource(
-        "dynamodb", region_name=info["region"], endpoint_url=info["endpoint_url"], **LOCAL_CREDENTIALS
-    )
-    return dynamodb.Table(info["jobs_table"])

@@ -20,6 +20,12 @@ def local_client(service: str, region: str, endpoint_url: str) -> Any:
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, **LOCAL_CREDENTIALS)
 
 
+def local_table(table_name: str, region: str, endpoint_url: str) -> Any:
+    """A DynamoDB Table resource on moto's server (plain Python values in and out)."""
+    resource = boto3.resource("dynamodb", region_name=region, endpoint_url=endpoint_url, **LOCAL_CREDENTIALS)
+    return resource.Table(table_name)
+
+
 @dataclass
 class LocalStack:
     region: str
