@@ -23,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from swapdrop.job_store import VersionConflict
 from swapdrop.jobs import OPEN_FLAG, Job
-from swapdrop.media_store import MAX_LISTED_KEYS, ObjectMissing, ObjectTooLarge
+from swapdrop.media_store import MAX_LISTED_KEYS, ObjectMissing, ObjectTooLarge, ResultWrite, TargetOrder
 from swapdrop.result_download import DownloadedImage
 from swapdrop.submission import SubmitResult, Upload
 from swapdrop.task_snapshot import TaskSnapshot
@@ -145,6 +145,11 @@ class FakeMediaStore:
         self.reads: list[tuple[str, str | None]] = []
         self.fail_reads_with: BaseException | None = None
         self.fail_writes_with: BaseException | None = None
+        self.orders: dict[str, tuple[TargetOrder, str]] = {}
+        """key -> (order, job id) of the result in place, as S3 keeps them in its metadata."""
+        self.version_ids: dict[str, str] = {}
+        self.result_calls = 0
+        """S3 calls write_result made (a PutObject, plus a HeadObject when a result was there)."""
 
     def put(self, key: str, data: bytes, version_id: str | None = None) -> None:
         self.objects[key] = data
@@ -171,6 +176,22 @@ class FakeMediaStore:
         self.objects[key] = data
         self.writes.append(WrittenObject(key, data, content_type, dict(metadata)))
 
+    def write_result(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str], order: TargetOrder
+    ) -> ResultWrite:
+        """Same decision as S3MediaStore.write_result (compare-and-set on the target's order)."""
+        self.result_calls += 1
+        if key in self.orders:
+            self.result_calls += 1  # the HeadObject after a refused If-None-Match
+            existing, job_id = self.orders[key]
+            if existing.newer_than(order):
+                return ResultWrite(superseded_by=job_id)
+        self.write(key, data, content_type, metadata)
+        self.orders[key] = (order, metadata.get("job-id", ""))
+        version = f"v{len(self.writes)}"
+        self.version_ids[key] = version
+        return ResultWrite(version_id=version)
+
 
 # --- the swap API ------------------------------------------------------------------------
 
@@ -183,6 +204,13 @@ class FakeSwapGateway:
         self.requests: list[SwapRequest] = []
         self.during_submit: Callable[[SwapRequest], None] | None = None
         """Runs while the request is 'in flight' (e.g. a callback that arrives meanwhile)."""
+        self.recent: list[TaskSnapshot] | None = None
+        """What recent_tasks() answers (None: the API has no task list)."""
+        self.recent_calls = 0
+
+    def recent_tasks(self) -> list[TaskSnapshot] | None:
+        self.recent_calls += 1
+        return None if self.recent is None else list(self.recent)
 
     def script(self, *outcomes: SubmitOutcome | BaseException) -> None:
         self.outcomes.extend(outcomes)
@@ -200,12 +228,23 @@ class FakeSwapGateway:
 
 
 class FakePoller:
-    """reconciler.TaskPoller: answers from a dict of task id → snapshot, or raises `error`."""
+    """reconciler.TaskPoller: answers from a dict of task id → snapshot, or raises `error`.
+
+    `recent` is what recent_tasks() answers (the task list, newest first); None means the API
+    has no task list."""
 
     def __init__(self, snapshots: Iterable[TaskSnapshot] = ()) -> None:
         self.snapshots: dict[str, TaskSnapshot] = {s.id: s for s in snapshots}
         self.error: BaseException | None = None
         self.calls: list[list[str]] = []
+        self.recent: list[TaskSnapshot] | None = None
+        self.recent_calls = 0
+
+    def recent_tasks(self) -> list[TaskSnapshot] | None:
+        self.recent_calls += 1
+        if self.error is not None:
+            raise self.error
+        return None if self.recent is None else list(self.recent)
 
     def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]:
         self.calls.append(list(task_ids))

@@ -44,10 +44,7 @@ def test_a_no_op_writes_nothing(store: FakeJobStore) -> None:
 def test_a_concurrent_write_makes_it_decide_again_on_the_fresh_job(store: FakeJobStore) -> None:
     def callback_finishes_first(s: FakeJobStore) -> None:
         s.concurrent_write(
-            "job-0001",
-            lambda j: dataclasses.replace(
-                j, status=JobStatus.SUCCESS, progress=100, imageUrl="https://cdn/r.png", eventPending=True
-            ),
+            "job-0001", lambda j: sm.apply_snapshot(j, NOW, snap("SUCCESS", "100%", imageUrl="https://cdn/r.png")).job
         )
 
     store.before_next_replace(callback_finishes_first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -43,12 +44,13 @@ def test_item_round_trip(job: Job) -> None:
     assert Job.from_item(job.to_item()) == job
 
 
-def test_from_item_accepts_dynamodb_decimals_and_ignores_unknown_attributes() -> None:
+def test_from_item_accepts_dynamodb_decimals_and_keeps_unknown_attributes() -> None:
     item = FULL.to_item() | {"someFutureAttribute": "x"}
     for name in ("version", "progress", "attempts", "queuePosition", "leaseUntil", "resultCopyAttempts"):
         item[name] = Decimal(item[name])
     job = Job.from_item(item)
-    assert job == FULL
+    assert job == dataclasses.replace(FULL, extra={"someFutureAttribute": "x"})
+    assert job.to_item()["someFutureAttribute"] == "x"
     assert type(job.version) is int
     assert type(job.leaseUntil) is int
     assert job.status is JobStatus.SUCCESS

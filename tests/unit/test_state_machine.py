@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from swapdrop import state_machine as sm
-from swapdrop.jobs import Job, JobStatus, iso
+from swapdrop.jobs import COPY, EVENT, Job, JobStatus, iso
 
 from .builders import TASK_ID, make_job, snap
 
@@ -352,29 +352,38 @@ def succeeded(**overrides: object) -> Job:
     )
 
 
+def claimed_copy(job: Job, now: datetime = NOW) -> Job:
+    decision = sm.claim_delivery(job, now, COPY)
+    assert decision.claimed == COPY
+    return decision.job
+
+
 def test_result_copied_is_recorded_once() -> None:
-    decision = sm.record_result_copied(succeeded(), NOW, "results/alice/trip/beach.png")
+    decision = sm.record_result_copied(claimed_copy(succeeded()), NOW, "results/alice/trip/beach.png", "v-1")
     assert decision.changed
     assert decision.job.resultKey == "results/alice/trip/beach.png"
+    assert decision.job.resultVersionId == "v-1"
     assert decision.job.resultCopyAttempts == 1
     assert not decision.job.needs_result_copy
+    assert decision.claimed == EVENT, "the same write claims the next entry"
     assert sm.record_result_copied(decision.job, LATER, "results/other.png").changed is False
 
 
 def test_result_copy_failure_keeps_success_and_counts() -> None:
-    decision = sm.record_result_copy_failed(succeeded(), NOW, "HTTP 403")
+    decision = sm.record_result_copy_failed(claimed_copy(succeeded()), NOW, "HTTP 403")
     assert decision.job.status is JobStatus.SUCCESS
     assert decision.job.imageUrl == "https://cdn/r.png"
     assert decision.job.resultCopyAttempts == 1
     assert decision.job.resultCopyError is None
     assert decision.job.lastError == "result copy failed: HTTP 403"
     assert decision.job.needs_result_copy and decision.job.needs_attention
+    assert decision.claimed is None and decision.job.deliveries[COPY].claimUntil is None  # given back
 
 
 def test_result_copy_gives_up_after_the_last_attempt() -> None:
     job = succeeded()
     for _ in range(sm.MAX_RESULT_COPY_ATTEMPTS):
-        job = sm.record_result_copy_failed(job, NOW, "HTTP 403").job
+        job = sm.record_result_copy_failed(claimed_copy(job), NOW, "HTTP 403").job
     assert job.resultCopyAttempts == sm.MAX_RESULT_COPY_ATTEMPTS
     assert job.resultCopyError == f"result image not copied after {sm.MAX_RESULT_COPY_ATTEMPTS} attempts: HTTP 403"
     assert job.status is JobStatus.SUCCESS

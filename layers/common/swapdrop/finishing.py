@@ -2,6 +2,7 @@
 
 Both are retried by the reconciler until done, so neither a broken download nor an
 EventBridge hiccup loses a result or an event (the job keeps `openFlag` until then).
+A result never replaces one from a newer upload of the same target (see media_store).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from swapdrop import state_machine as sm
 from swapdrop.job_events import JobEventPublisher
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
-from swapdrop.jobs import Job, utc_now
+from swapdrop.jobs import COPY, DELIVERY_ORDER, Job, utc_now
 from swapdrop.layout import LayoutError, parse_inbox_key, result_key
-from swapdrop.media_store import MediaStore
+from swapdrop.media_store import MediaStore, ResultWriteContended, TargetOrder
 from swapdrop.observability import logger, metrics
 from swapdrop.result_download import DownloadedImage, DownloadRefused
 
@@ -30,6 +31,15 @@ class ResultSource(Protocol):
 
 
 class JobFinisher:
+    """Works the job's outbox (`deliveries`): copy, then event, each under a claim.
+
+    A finisher works an entry only while it holds its claim: the one it was handed (`held`, by
+    the write that made the job terminal or finished the entry before), or one it claims here
+    with a version-checked write. A second finisher racing on the same job finds the entry
+    claimed and leaves it, so a duplicate copy or event needs a crash between the work and its
+    record, never a mere race.
+    """
+
     def __init__(
         self,
         jobs: JobStore,
@@ -44,40 +54,67 @@ class JobFinisher:
         self._events = events
         self._clock = clock
 
-    def finish(self, job: Job) -> Job:
-        if job.needs_result_copy:
-            job = self._copy_result(job)
-        if job.eventPending and not job.needs_result_copy:
-            job = self._publish(job)
+    def finish(self, job: Job, held: str | None = None) -> Job:
+        for _ in DELIVERY_ORDER:
+            name = job.next_delivery
+            if name is None:
+                return job
+            if held != name:
+                if not job.deliveries[name].claimable(int(self._clock().timestamp())):
+                    return job  # another finisher holds it (or it is not due yet)
+                claim = update_job(self._jobs, job.jobId, lambda j, n=name: sm.claim_delivery(j, self._clock(), n))
+                if claim.claimed != name:
+                    return claim.job
+                job = claim.job
+            decision = self._copy_result(job) if name == COPY else self._publish(job)
+            job, held = decision.job, decision.claimed
+            if decision.job.next_delivery == name:
+                return job  # this entry failed and was given back: retried later
         return job
 
-    def _copy_result(self, job: Job) -> Job:
+    def _copy_result(self, job: Job) -> sm.Decision:
         assert job.imageUrl is not None
         try:
             target = parse_inbox_key(job.targetKey)
             image = self._downloader.download(job.imageUrl)
             key = result_key(target, image.extension)
-            self._media.write(key, image.data, image.mime_type, {"job-id": job.jobId, "task-id": job.taskId or ""})
+            written = self._media.write_result(
+                key,
+                image.data,
+                image.mime_type,
+                {"job-id": job.jobId, "task-id": job.taskId or ""},
+                TargetOrder(job.targetSequencer, job.targetEventTime),
+            )
         except (DownloadRefused, LayoutError) as error:
             return self._copy_failed(job, str(error))
+        except ResultWriteContended:
+            return self._copy_failed(job, "other writers kept replacing the result; will retry")
         except (ClientError, BotoCoreError) as error:
             return self._copy_failed(job, f"could not write the result to S3 ({_aws_error_code(error)})")
+        if written.superseded_by is not None:
+            why = f"superseded by a newer upload of the same target (job {written.superseded_by} wrote {key})"
+            metrics.add_metric(name="ResultsSuperseded", unit="Count", value=1)
+            logger.info("result superseded", extra={"job_id": job.jobId, "result_key": key})
+            return update_job(self._jobs, job.jobId, lambda j: sm.record_result_superseded(j, self._clock(), why))
         metrics.add_metric(name="ResultsCopied", unit="Count", value=1)
         logger.info("result copied", extra={"job_id": job.jobId, "result_key": key})
-        return update_job(self._jobs, job.jobId, lambda j: sm.record_result_copied(j, self._clock(), key)).job
+        return update_job(
+            self._jobs, job.jobId, lambda j: sm.record_result_copied(j, self._clock(), key, written.version_id)
+        )
 
-    def _copy_failed(self, job: Job, reason: str) -> Job:
+    def _copy_failed(self, job: Job, reason: str) -> sm.Decision:
         metrics.add_metric(name="ResultCopyFailures", unit="Count", value=1)
         logger.warning("result copy failed", extra={"job_id": job.jobId, "reason": reason})
-        return update_job(self._jobs, job.jobId, lambda j: sm.record_result_copy_failed(j, self._clock(), reason)).job
+        return update_job(self._jobs, job.jobId, lambda j: sm.record_result_copy_failed(j, self._clock(), reason))
 
-    def _publish(self, job: Job) -> Job:
+    def _publish(self, job: Job) -> sm.Decision:
         try:
             self._events.job_finished(job)
-        except Exception as error:  # any failure leaves the outbox flag set; the reconciler retries
+        except Exception as error:  # the claim is given back; the reconciler retries
             logger.warning("job event not published", extra={"job_id": job.jobId, "error": type(error).__name__})
-            return job
-        return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock())).job
+            why = f"could not publish ({type(error).__name__})"
+            return update_job(self._jobs, job.jobId, lambda j: sm.record_event_failed(j, self._clock(), why))
+        return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock()))
 
 
 def _aws_error_code(error: Exception) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -38,6 +39,89 @@ _RANK = {
 
 OPEN_FLAG = "OPEN"
 """Value of the sparse-index attribute `openFlag`, present only while a job needs the reconciler."""
+DERIVED_INDEX_KEYS = frozenset({"openFlag"})
+"""Index keys this code derives (in `Job.index_keys`); recomputed on every write, never kept from a read."""
+_LEGACY_OUTBOX = frozenset({"eventPending", "resultCopyAttempts", "resultCopyError"})
+"""Outbox attributes of the code before `deliveries`: still written (so that code can read new items)
+and read from items that lack `deliveries`."""
+
+MAX_HISTORY = 20
+"""Transitions kept on a job: enough to see its whole life, bounded so the item stays small."""
+VIAS = frozenset({"submit", "callback", "poll", "api", "reconciler"})
+
+COPY = "copy"
+EVENT = "event"
+DELIVERY_ORDER = (COPY, EVENT)
+"""The outbox's consumers, in order: an entry is worked on only once those before it are finished."""
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    """Given up after the last attempt; lastError says why."""
+    SKIPPED = "skipped"
+    """Nothing to do (for example a result superseded by a newer upload); lastError says why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One consumer's entry in the job's outbox. A claim is `claimUntil` in the future: one holder at a time."""
+
+    state: DeliveryState = DeliveryState.PENDING
+    claimUntil: int | None = None
+    attempts: int = 0
+    nextAt: int | None = None
+    lastError: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not DeliveryState.PENDING
+
+    def claimable(self, now_epoch: int) -> bool:
+        return (
+            not self.finished
+            and (self.claimUntil is None or self.claimUntil <= now_epoch)
+            and (self.nextAt is None or self.nextAt <= now_epoch)
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"state": self.state.value, "attempts": self.attempts}
+        for name in ("claimUntil", "nextAt", "lastError"):
+            if (value := getattr(self, name)) is not None:
+                item[name] = value
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Delivery:
+        return cls(
+            state=DeliveryState(item.get("state", "pending")),
+            claimUntil=_int_or_none(item.get("claimUntil")),
+            attempts=int(item.get("attempts", 0)),
+            nextAt=_int_or_none(item.get("nextAt")),
+            lastError=item.get("lastError"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """One status change: from, to, at, and which door it came through (via)."""
+
+    from_: str
+    to: str
+    at: str
+    via: str
+
+    def to_item(self) -> dict[str, str]:
+        return {"from": self.from_, "to": self.to, "at": self.at, "via": self.via}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Transition:
+        return cls(from_=str(item["from"]), to=str(item["to"]), at=str(item["at"]), via=str(item["via"]))
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def utc_now() -> datetime:
@@ -76,52 +160,137 @@ class Job:
     queuePosition: int | None = None
     lastError: str | None = None
     leaseUntil: int | None = None
-    """Epoch seconds until which one submitter holds the job (PENDING only)."""
-    resultCopyAttempts: int = 0
-    resultCopyError: str | None = None
-    eventPending: bool = False
-    """A terminal transition whose EventBridge event is not yet published (outbox)."""
+    """Epoch seconds until which one submitter holds the job (PENDING only). Still set on a PENDING
+    job whose lease expired: that attempt ended with no outcome recorded (the worker died), so it may
+    have sent the swap, and the next taker looks for its task first."""
+    submitInDoubt: bool = False
+    """The last attempt's answer was lost after sending (a read timeout): a task may exist upstream."""
+    resultVersionId: str | None = None
+    """The S3 VersionId of the result this job wrote."""
+    targetSequencer: str | None = None
+    targetEventTime: str | None = None
+    """The S3 event's sequencer and time for the target: which of two uploads of one key is newer."""
+    deliveries: Mapping[str, Delivery] = field(default_factory=dict)
+    """The outbox, created at the terminal transition: copy, then event (see DELIVERY_ORDER)."""
+    history: tuple[Transition, ...] = ()
+    """The last MAX_HISTORY status changes, oldest first."""
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """Attributes this code does not know (written by another version): kept as they are on every write."""
+
+    # --- the outbox ---------------------------------------------------------------------
+
+    @property
+    def next_delivery(self) -> str | None:
+        """The first unfinished outbox entry: the only one that may be worked on now."""
+        for name in DELIVERY_ORDER:
+            entry = self.deliveries.get(name)
+            if entry is not None and not entry.finished:
+                return name
+        return None
 
     @property
     def needs_result_copy(self) -> bool:
-        return (
-            self.status is JobStatus.SUCCESS
-            and self.resultKey is None
-            and self.imageUrl is not None
-            and self.resultCopyError is None
-        )
+        entry = self.deliveries.get(COPY)
+        return entry is not None and not entry.finished
+
+    @property
+    def eventPending(self) -> bool:
+        """A terminal transition whose EventBridge event is not yet published (outbox)."""
+        entry = self.deliveries.get(EVENT)
+        return entry is not None and not entry.finished
+
+    @property
+    def resultCopyAttempts(self) -> int:
+        entry = self.deliveries.get(COPY)
+        return entry.attempts if entry is not None else 0
+
+    @property
+    def resultCopyError(self) -> str | None:
+        """Why there is no result copy, once the copy entry has finished without one."""
+        entry = self.deliveries.get(COPY)
+        finished_without = entry is not None and entry.finished and entry.state is not DeliveryState.DONE
+        return entry.lastError if finished_without else None
 
     @property
     def needs_attention(self) -> bool:
-        """Whether the reconciler must see this job: open, or terminal with work left."""
-        return not self.status.is_terminal or self.needs_result_copy or self.eventPending
+        """Whether the reconciler must see this job: open, or terminal with outbox work left."""
+        return not self.status.is_terminal or self.next_delivery is not None
+
+    def index_keys(self) -> dict[str, str]:
+        """Every index key this code derives, in one place (sparse: absent when the job is not listed)."""
+        return {"openFlag": OPEN_FLAG} if self.needs_attention else {}
+
+    # --- the DynamoDB item -----------------------------------------------------------------
 
     def to_item(self) -> dict[str, Any]:
-        item = {k: v for k, v in asdict(self).items() if v is not None}
+        item: dict[str, Any] = dict(self.extra)
+        for spec in fields(self):
+            if spec.name in ("extra", "deliveries", "history"):
+                continue
+            value = getattr(self, spec.name)
+            if value is not None and value is not False:
+                item[spec.name] = value
         item["status"] = self.status.value
-        if not self.eventPending:
-            item.pop("eventPending")
-        if self.needs_attention:
-            item["openFlag"] = OPEN_FLAG
+        if self.deliveries:
+            item["deliveries"] = {name: entry.to_item() for name, entry in self.deliveries.items()}
+        if self.history:
+            item["history"] = [t.to_item() for t in self.history]
+        # Mirrors for code that predates `deliveries` (rolling deploys): what it reads to decide.
+        if self.eventPending:
+            item["eventPending"] = True
+        if self.resultCopyAttempts:
+            item["resultCopyAttempts"] = self.resultCopyAttempts
+        if self.resultCopyError is not None:
+            item["resultCopyError"] = self.resultCopyError
+        item.update(self.index_keys())
         return item
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> Job:
+    def from_item(cls, item: Mapping[str, Any]) -> Job:
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         for name, value in item.items():
-            if name not in known:
+            if name in DERIVED_INDEX_KEYS or name in _LEGACY_OUTBOX:
                 continue
-            if name == "status":
-                value = JobStatus(value)
+            if name not in known or name == "extra":
+                extra[name] = value
+            elif name == "status":
+                values[name] = JobStatus(value)
+            elif name == "deliveries":
+                values[name] = {str(k): Delivery.from_item(v) for k, v in value.items()}
+            elif name == "history":
+                values[name] = tuple(Transition.from_item(t) for t in value)
             elif known[name].type in ("int", "int | None") and value is not None:
-                value = int(value)
-            elif name == "eventPending":
-                value = bool(value)
-            values[name] = value
-        return cls(**values)
+                values[name] = int(value)
+            elif known[name].type == "bool":
+                values[name] = bool(value)
+            else:
+                values[name] = value
+        job = cls(**values, extra=extra)
+        if "deliveries" not in item and job.status.is_terminal:
+            job = _with_legacy_outbox(job, item)
+        return job
 
     def public_view(self) -> dict[str, Any]:
-        """The record as users and event consumers see it: no lease or outbox internals."""
-        hidden = {"version", "leaseUntil", "eventPending"}
-        return {k: v for k, v in self.to_item().items() if k not in hidden and k != "openFlag"}
+        """The record as users and event consumers see it: no lease, outbox or unknown internals."""
+        hidden = {"version", "leaseUntil", "eventPending", "submitInDoubt", "deliveries"}
+        hidden |= DERIVED_INDEX_KEYS | set(self.extra)
+        return {k: v for k, v in self.to_item().items() if k not in hidden}
+
+
+def _with_legacy_outbox(job: Job, item: Mapping[str, Any]) -> Job:
+    """An item written before `deliveries` existed: rebuild the outbox from its flags."""
+    deliveries: dict[str, Delivery] = {}
+    copy_attempts = int(item.get("resultCopyAttempts", 0))
+    copy_error = item.get("resultCopyError")
+    if job.status is JobStatus.SUCCESS and job.imageUrl is not None:
+        if job.resultKey is not None:
+            deliveries[COPY] = Delivery(state=DeliveryState.DONE, attempts=copy_attempts)
+        elif copy_error is not None:
+            deliveries[COPY] = Delivery(state=DeliveryState.FAILED, attempts=copy_attempts, lastError=copy_error)
+        else:
+            deliveries[COPY] = Delivery(attempts=copy_attempts)
+    pending = bool(item.get("eventPending"))
+    deliveries[EVENT] = Delivery(state=DeliveryState.PENDING if pending else DeliveryState.DONE)
+    return replace(job, deliveries=deliveries)

@@ -101,7 +101,7 @@ class Reconciler:
         if decision.became_terminal:
             report.timed_out += 1
             metrics.add_metric(name="JobsTimedOut", unit="Count", value=1)
-        self._finisher.finish(decision.job)
+        self._finisher.finish(decision.job, held=decision.claimed)
 
     def _isolated(self, job: Job, report: ReconcileReport, work: Callable[[], object]) -> None:
         """One broken job must not stop the run: log it and go on with the others."""

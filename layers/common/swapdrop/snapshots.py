@@ -32,7 +32,7 @@ class SnapshotApplier:
         self._clock = clock
 
     def apply(self, job_id: str, snapshot: TaskSnapshot, via: str) -> sm.Decision:
-        decision = update_job(self._jobs, job_id, lambda j: sm.apply_snapshot(j, self._clock(), snapshot))
+        decision = update_job(self._jobs, job_id, lambda j: sm.apply_snapshot(j, self._clock(), snapshot, via))
         if decision.refusal:
             metrics.add_metric(name="SnapshotsRefused", unit="Count", value=1)
             logger.warning(
@@ -53,8 +53,8 @@ class SnapshotApplier:
             )
             if decision.became_terminal:
                 metrics.add_metric(name=f"Jobs{decision.job.status.value.title()}", unit="Count", value=1)
-        if decision.job.needs_result_copy or decision.job.eventPending:
-            job = self._finisher.finish(decision.job)
+        if decision.job.next_delivery is not None:
+            job = self._finisher.finish(decision.job, held=decision.claimed)
             decision = sm.Decision(job=job, changed=decision.changed, became_terminal=decision.became_terminal)
         return decision
 

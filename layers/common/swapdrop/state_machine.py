@@ -6,7 +6,12 @@ now be. The rules:
 
 - status only moves forward (PENDING < SUBMITTED < IN_PROGRESS < terminal);
 - a terminal job (SUCCESS, FAILURE, REJECTED) never changes status again; the
-  only later changes are the result copy and the outbox flag of its event;
+  only later changes are its outbox (`deliveries`: the result copy, then the event);
+- an outbox entry is claimed (a short lease) before its work is done, so two
+  finishers racing on one job do the work once; whoever makes the terminal
+  transition holds the first entry's claim, and finishing one entry claims the next
+  in the same write;
+- every status change is recorded in the job's bounded history, with `via`;
 - progress never decreases;
 - a snapshot for another task than the job's is refused;
 - repeating a fact is a no-op (`changed` is False), so duplicates write nothing.
@@ -20,7 +25,19 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from swapdrop.jobs import Job, JobStatus, iso
+from swapdrop.jobs import (
+    COPY,
+    DELIVERY_ORDER,
+    EVENT,
+    MAX_HISTORY,
+    VIAS,
+    Delivery,
+    DeliveryState,
+    Job,
+    JobStatus,
+    Transition,
+    iso,
+)
 from swapdrop.task_snapshot import TaskSnapshot, UpstreamStatus
 
 _FROM_UPSTREAM = {
@@ -33,6 +50,10 @@ _FROM_UPSTREAM = {
     UpstreamStatus.CANCEL: JobStatus.FAILURE,
 }
 MAX_RESULT_COPY_ATTEMPTS = 5
+TASK_MAY_EXIST = "a submit was sent and its answer was lost; a task may exist upstream"
+DELIVERY_LEASE_SECONDS = 120
+"""How long one finisher holds an outbox entry: longer than a result download's deadline, short
+enough that a crashed holder's work is retried by the reconciler's next runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +63,50 @@ class Decision:
     refusal: str | None = None
     """Why the fact was refused (for the caller to report); None when accepted or a no-op."""
     became_terminal: bool = False
+    claimed: str | None = None
+    """The outbox entry the writer of this decision now holds: it does that work, then records it."""
+    in_doubt: bool = False
+    """start_attempt: an earlier attempt may have sent the swap without its answer being recorded."""
 
 
 def _keep(job: Job, refusal: str | None = None) -> Decision:
     return Decision(job=job, changed=False, refusal=refusal)
 
 
-def _change(job: Job, now: datetime, **updates: object) -> Decision:
+def _epoch(now: datetime) -> int:
+    return int(now.timestamp())
+
+
+def _change(job: Job, now: datetime, via: str | None = None, **updates: object) -> Decision:
     candidate = dataclasses.replace(job, **updates)
     if candidate == job:
         return _keep(job)
     stamp = iso(now)
     extra: dict[str, object] = {"updatedAt": stamp}
+    if candidate.status is not job.status:
+        if via not in VIAS:
+            raise ValueError(f"a status change needs via in {sorted(VIAS)}, got {via!r}")
+        step = Transition(from_=job.status.value, to=candidate.status.value, at=stamp, via=via)
+        extra["history"] = (*job.history, step)[-MAX_HISTORY:]
     became_terminal = candidate.status.is_terminal and not job.status.is_terminal
+    claimed = None
     if became_terminal:
-        extra |= {"finishedAt": stamp, "eventPending": True, "leaseUntil": None, "queuePosition": None}
-    return Decision(job=dataclasses.replace(candidate, **extra), changed=True, became_terminal=became_terminal)
+        deliveries: dict[str, Delivery] = {}
+        if candidate.status is JobStatus.SUCCESS and candidate.imageUrl is not None:
+            deliveries[COPY] = Delivery()
+        deliveries[EVENT] = Delivery()
+        claimed = next(name for name in DELIVERY_ORDER if name in deliveries)
+        deliveries[claimed] = _claimed(deliveries[claimed], now)
+        extra |= {
+            "finishedAt": stamp,
+            "deliveries": deliveries,
+            "leaseUntil": None,
+            "queuePosition": None,
+            "submitInDoubt": False,
+        }
+    return Decision(
+        job=dataclasses.replace(candidate, **extra), changed=True, became_terminal=became_terminal, claimed=claimed
+    )
 
 
 # --- submitter ---------------------------------------------------------------
@@ -69,17 +118,22 @@ def start_attempt(job: Job, now: datetime, lease_until: int) -> Decision:
         return _keep(job, f"job is already {job.status.value}")
     if job.leaseUntil is not None and job.leaseUntil > int(now.timestamp()):
         return _keep(job, "another submitter holds the job")
-    return _change(job, now, attempts=job.attempts + 1, leaseUntil=lease_until)
+    # A lease left behind (expired, no outcome recorded) means its holder died, perhaps after sending.
+    in_doubt = job.submitInDoubt or job.leaseUntil is not None
+    decision = _change(job, now, attempts=job.attempts + 1, leaseUntil=lease_until, submitInDoubt=False)
+    return dataclasses.replace(decision, in_doubt=in_doubt)
 
 
-def release_attempt(job: Job, now: datetime, error: str) -> Decision:
-    """Give the job back after an unexpected error, so a redelivery can take it."""
+def release_attempt(job: Job, now: datetime, error: str, in_doubt: bool = False) -> Decision:
+    """Give the job back after an unexpected error, so a redelivery can take it.
+
+    `in_doubt`: the error came after the swap request was sent, so a task may exist upstream."""
     if job.status is not JobStatus.PENDING:
         return _keep(job)
-    return _change(job, now, leaseUntil=None, lastError=error)
+    return _change(job, now, leaseUntil=None, lastError=error, submitInDoubt=in_doubt or job.submitInDoubt)
 
 
-def record_accepted(job: Job, now: datetime, task_id: str, queue_position: int | None) -> Decision:
+def record_accepted(job: Job, now: datetime, task_id: str, queue_position: int | None, via: str = "submit") -> Decision:
     if job.taskId is not None and job.taskId != task_id:
         return _keep(job, f"job already follows task {job.taskId}; task {task_id} is a duplicate")
     if job.status.is_terminal:
@@ -89,40 +143,48 @@ def record_accepted(job: Job, now: datetime, task_id: str, queue_position: int |
     return _change(
         job,
         now,
+        via,
         status=JobStatus.SUBMITTED,
         taskId=task_id,
         queuePosition=queue_position,
         leaseUntil=None,
+        submitInDoubt=False,
         lastError=None,
     )
 
 
-def record_retryable_failure(job: Job, now: datetime, reason: str, max_attempts: int) -> Decision:
-    """The attempt failed in a way worth retrying; after the last attempt the job fails."""
+def record_retryable_failure(
+    job: Job, now: datetime, reason: str, max_attempts: int, maybe_accepted: bool = False, via: str = "submit"
+) -> Decision:
+    """The attempt failed in a way worth retrying; after the last attempt the job fails.
+
+    `maybe_accepted`: the answer was lost after sending; the next attempt looks for the task first."""
     if job.status is not JobStatus.PENDING:
         return _keep(job)
     if job.attempts >= max_attempts:
+        doubt = f"; {TASK_MAY_EXIST}" if maybe_accepted or job.submitInDoubt else ""
         return _change(
             job,
             now,
+            via,
             status=JobStatus.FAILURE,
-            failReason=f"gave up after {job.attempts} submit attempts; last error: {reason}",
+            failReason=f"gave up after {job.attempts} submit attempts; last error: {reason}{doubt}",
             lastError=reason,
         )
-    return _change(job, now, leaseUntil=None, lastError=reason)
+    return _change(job, now, leaseUntil=None, lastError=reason, submitInDoubt=maybe_accepted)
 
 
-def record_final_failure(job: Job, now: datetime, reason: str) -> Decision:
+def record_final_failure(job: Job, now: datetime, reason: str, via: str = "submit") -> Decision:
     if job.status.is_terminal:
         return _keep(job)
-    return _change(job, now, status=JobStatus.FAILURE, failReason=reason)
+    return _change(job, now, via, status=JobStatus.FAILURE, failReason=reason)
 
 
-def reject(job: Job, now: datetime, reason: str) -> Decision:
+def reject(job: Job, now: datetime, reason: str, via: str = "submit") -> Decision:
     """Bad input: the job ends REJECTED and nothing was sent upstream."""
     if job.status is not JobStatus.PENDING:
         return _keep(job)
-    return _change(job, now, status=JobStatus.REJECTED, failReason=reason)
+    return _change(job, now, via, status=JobStatus.REJECTED, failReason=reason)
 
 
 def note_inputs(job: Job, now: datetime, face: str, source_key: str) -> Decision:
@@ -132,8 +194,8 @@ def note_inputs(job: Job, now: datetime, face: str, source_key: str) -> Decision
 # --- callbacks and polls -----------------------------------------------------
 
 
-def apply_snapshot(job: Job, now: datetime, snapshot: TaskSnapshot) -> Decision:
-    """What a task snapshot (callback or poll) does to a job."""
+def apply_snapshot(job: Job, now: datetime, snapshot: TaskSnapshot, via: str = "callback") -> Decision:
+    """What a task snapshot (callback, poll, or a task found in the task list) does to a job."""
     if snapshot.state is not None and snapshot.state != job.jobId:
         return _keep(job, "snapshot's state does not name this job")
     if job.taskId is not None and snapshot.id != job.taskId:
@@ -141,8 +203,8 @@ def apply_snapshot(job: Job, now: datetime, snapshot: TaskSnapshot) -> Decision:
     if job.status.is_terminal:
         return _keep(job)
     updates: dict[str, object] = {"taskId": snapshot.id}
-    if job.taskId is None:  # the callback beat the submitter's own record of the task
-        updates["leaseUntil"] = None
+    if job.taskId is None:  # adopted: the callback (or a task-list search) beat the submitter's record
+        updates |= {"leaseUntil": None, "submitInDoubt": False}
     target = _FROM_UPSTREAM[snapshot.status]
     if target.rank > job.status.rank:
         updates["status"] = target
@@ -157,7 +219,7 @@ def apply_snapshot(job: Job, now: datetime, snapshot: TaskSnapshot) -> Decision:
             updates |= {"imageUrl": snapshot.imageUrl, "progress": 100}
     elif target is JobStatus.FAILURE:
         updates["failReason"] = _failure_reason(snapshot)
-    return _change(job, now, **updates)
+    return _change(job, now, via, **updates)
 
 
 def _failure_reason(snapshot: TaskSnapshot) -> str:
@@ -167,43 +229,106 @@ def _failure_reason(snapshot: TaskSnapshot) -> str:
     return f"upstream failure: {reason}" if reason else "upstream reported FAILURE without a reason"
 
 
-# --- reconciler and after-effects ---------------------------------------------
+# --- reconciler --------------------------------------------------------------
 
 
-def time_out(job: Job, now: datetime, timeout_minutes: int) -> Decision:
+def submit_in_doubt(job: Job) -> bool:
+    """A PENDING job whose last submit attempt may have created an upstream task we never recorded."""
+    return job.status is JobStatus.PENDING and job.attempts > 0 and (job.leaseUntil is not None or job.submitInDoubt)
+
+
+def time_out(
+    job: Job, now: datetime, timeout_minutes: int, task_may_exist: bool = False, via: str = "reconciler"
+) -> Decision:
     if job.status.is_terminal:
         return _keep(job)
     where = f"task {job.taskId}" if job.taskId else "no upstream task"
-    return _change(
-        job,
-        now,
-        status=JobStatus.FAILURE,
-        failReason=f"timed out: no result after {timeout_minutes} minutes (last status {job.status.value}, {where})",
+    reason = f"timed out: no result after {timeout_minutes} minutes (last status {job.status.value}, {where})"
+    if task_may_exist and job.taskId is None:
+        reason += f"; {TASK_MAY_EXIST}"
+    return _change(job, now, via, status=JobStatus.FAILURE, failReason=reason)
+
+
+# --- the outbox: claim an entry, do its work, record it ------------------------------------
+
+
+def claim_delivery(job: Job, now: datetime, name: str) -> Decision:
+    """Take outbox entry `name` for one worker: refused while another holds it, or before its turn."""
+    if job.next_delivery != name:
+        return _keep(job, f"{name} is not the next delivery")
+    entry = job.deliveries[name]
+    if not entry.claimable(_epoch(now)):
+        return _keep(job, f"{name} is claimed by another worker, or not due yet")
+    return dataclasses.replace(
+        _change(job, now, deliveries={**job.deliveries, name: _claimed(entry, now)}), claimed=name
     )
 
 
-def record_result_copied(job: Job, now: datetime, result_key: str) -> Decision:
-    if not job.needs_result_copy:
+def _claimed(entry: Delivery, now: datetime) -> Delivery:
+    return dataclasses.replace(
+        entry, claimUntil=_epoch(now) + DELIVERY_LEASE_SECONDS, attempts=entry.attempts + 1, nextAt=None
+    )
+
+
+def _settle(job: Job, now: datetime, name: str, entry: Delivery, **updates: object) -> Decision:
+    """Write entry `name` as given and, when it is finished, claim the next one in the same write."""
+    current = job.deliveries.get(name)
+    if current is None or current.finished:
+        return _keep(job)  # recorded already (a late or duplicate finisher)
+    deliveries = {**job.deliveries, name: entry}
+    claimed = None
+    nxt = dataclasses.replace(job, deliveries=deliveries).next_delivery
+    if entry.finished and nxt is not None and deliveries[nxt].claimable(_epoch(now)):
+        deliveries[nxt] = _claimed(deliveries[nxt], now)
+        claimed = nxt
+    return dataclasses.replace(_change(job, now, deliveries=deliveries, **updates), claimed=claimed)
+
+
+def record_result_copied(job: Job, now: datetime, result_key: str, version_id: str | None = None) -> Decision:
+    entry = job.deliveries.get(COPY)
+    if entry is None:
         return _keep(job)
-    return _change(job, now, resultKey=result_key, resultCopyAttempts=job.resultCopyAttempts + 1)
+    done = dataclasses.replace(entry, state=DeliveryState.DONE, claimUntil=None, lastError=None)
+    return _settle(job, now, COPY, done, resultKey=result_key, resultVersionId=version_id)
+
+
+def record_result_superseded(job: Job, now: datetime, why: str) -> Decision:
+    """A newer upload of the same target already wrote its result: this job keeps SUCCESS, writes none."""
+    entry = job.deliveries.get(COPY)
+    if entry is None:
+        return _keep(job)
+    return _settle(
+        job, now, COPY, dataclasses.replace(entry, state=DeliveryState.SKIPPED, claimUntil=None, lastError=why)
+    )
 
 
 def record_result_copy_failed(job: Job, now: datetime, error: str) -> Decision:
     """Keeps SUCCESS and imageUrl; after the last attempt stops trying and says why."""
-    if not job.needs_result_copy:
+    entry = job.deliveries.get(COPY)
+    if entry is None:
         return _keep(job)
-    attempts = job.resultCopyAttempts + 1
-    if attempts >= MAX_RESULT_COPY_ATTEMPTS:
-        return _change(
-            job,
-            now,
-            resultCopyAttempts=attempts,
-            resultCopyError=f"result image not copied after {attempts} attempts: {error}",
+    if entry.attempts >= MAX_RESULT_COPY_ATTEMPTS:
+        given_up = dataclasses.replace(
+            entry,
+            state=DeliveryState.FAILED,
+            claimUntil=None,
+            lastError=f"result image not copied after {entry.attempts} attempts: {error}",
         )
-    return _change(job, now, resultCopyAttempts=attempts, lastError=f"result copy failed: {error}")
+        return _settle(job, now, COPY, given_up)
+    released = dataclasses.replace(entry, claimUntil=None, lastError=error)
+    return _settle(job, now, COPY, released, lastError=f"result copy failed: {error}")
 
 
 def record_event_published(job: Job, now: datetime) -> Decision:
-    if not job.eventPending:
+    entry = job.deliveries.get(EVENT)
+    if entry is None:
         return _keep(job)
-    return _change(job, now, eventPending=False)
+    return _settle(job, now, EVENT, dataclasses.replace(entry, state=DeliveryState.DONE, claimUntil=None))
+
+
+def record_event_failed(job: Job, now: datetime, error: str) -> Decision:
+    """Give the claim back so the next finisher (the reconciler) retries at once."""
+    entry = job.deliveries.get(EVENT)
+    if entry is None:
+        return _keep(job)
+    return _settle(job, now, EVENT, dataclasses.replace(entry, claimUntil=None, lastError=error))

@@ -32,10 +32,12 @@ from swapdrop.jobs import Job, JobStatus, iso, utc_now
 from swapdrop.layout import (
     FACES_PREFIX,
     LayoutError,
-    face_key_candidates_prefix,
+    describe_face_keys,
+    face_key_candidate_prefixes,
     job_id_for,
     match_face_keys,
     parse_inbox_key,
+    printable,
 )
 from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
 from swapdrop.observability import logger, metrics
@@ -154,7 +156,7 @@ class Submitter:
         )
         if created:
             metrics.add_metric(name="JobsCreated", unit="Count", value=1)
-            logger.info("job created", extra={"job_id": job_id, "target_key": upload.key})
+            logger.info("job created", extra={"job_id": job_id, "target_key": printable(upload.key)})
 
     def _release(self, job_id: str, error: str) -> None:
         try:
@@ -206,14 +208,15 @@ class Submitter:
         )
 
     def _resolve_face(self, face: str) -> str:
-        keys = match_face_keys(face, self._media.list_keys(face_key_candidates_prefix(face)))
+        listed = [key for prefix in face_key_candidate_prefixes(face) for key in self._media.list_keys(prefix)]
+        keys = match_face_keys(face, listed)
         if not keys:
             raise _Rejection(
                 f"no face named '{face}': upload {FACES_PREFIX}{face}.jpg (or .jpeg, .png, .webp) first, "
                 f"then upload the target again"
             )
         if len(keys) > 1:
-            raise _Rejection(f"face '{face}' is ambiguous: {', '.join(keys)} all exist; keep only one")
+            raise _Rejection(f"face '{face}' is ambiguous: {describe_face_keys(keys)} all exist; keep only one")
         return keys[0]
 
     def _read(self, key: str, label: str, version_id: str | None = None) -> bytes:
@@ -233,7 +236,7 @@ class Submitter:
         decision = update_job(self._jobs, job_id, lambda j: sm.reject(j, self._clock(), reason))
         metrics.add_metric(name="JobsRejected", unit="Count", value=1)
         logger.info("job rejected", extra={"job_id": job_id, "reason": reason})
-        self._finisher.finish(decision.job)
+        self._finisher.finish(decision.job, held=decision.claimed)
         return SubmitResult(job_id, Outcome.REJECTED, reason)
 
     def _accepted(self, job_id: str, task_id: str, position: int | None) -> SubmitResult:
@@ -252,7 +255,7 @@ class Submitter:
         decision = update_job(self._jobs, job_id, lambda j: sm.record_final_failure(j, self._clock(), reason))
         metrics.add_metric(name="SubmitsRefused", unit="Count", value=1)
         logger.warning("upstream refused the job", extra={"job_id": job_id, "reason": reason})
-        self._finisher.finish(decision.job)
+        self._finisher.finish(decision.job, held=decision.claimed)
         return SubmitResult(job_id, Outcome.FAILED, reason)
 
     def _retryable(self, job_id: str, reason: str, maybe_accepted: bool) -> SubmitResult:
@@ -265,7 +268,7 @@ class Submitter:
             metrics.add_metric(name="AmbiguousSubmits", unit="Count", value=1)
         if decision.job.status is JobStatus.FAILURE:
             logger.warning("job failed after its last attempt", extra={"job_id": job_id, "reason": reason})
-            self._finisher.finish(decision.job)
+            self._finisher.finish(decision.job, held=decision.claimed)
             return SubmitResult(job_id, Outcome.FAILED, decision.job.failReason or reason)
         if decision.job.status is not JobStatus.PENDING:  # its task's callback arrived meanwhile
             return SubmitResult(job_id, Outcome.SUBMITTED, decision.job.taskId or "")
