@@ -1,6 +1,6 @@
 # Swapdrop developer entry points. Everything runs in venvs made with Python 3.13,
-# the Lambda runtime: .venv (app, tests, local stack) and .venv-tools (sam, cfn-lint,
-# which pin their own boto3).
+# the Lambda runtime: .venv (app, tests, local stack), .venv-tools (sam, cfn-lint,
+# which pin their own boto3) and .venv-scan (checkov, which pins yet others).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,13 +9,14 @@ PYTHON313 := $(shell scripts/find-python313)
 endif
 VENV := .venv
 TOOLS := .venv-tools
+SCAN := .venv-scan
 PY := $(VENV)/bin/python
 export AWS_DEFAULT_REGION ?= us-east-1
 # sam build looks for python3.13 on PATH.
 export PATH := $(dir $(PYTHON313)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help python venv tools lint unit integration test build bench local demo clean
+.PHONY: help python venv tools scan-tools lint unit integration test build bench local demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,12 +42,21 @@ $(TOOLS)/.installed: requirements-tools.txt | python
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
+$(SCAN)/.installed: requirements-scan.txt | python
+	"$(PYTHON313)" -m venv $(SCAN)
+	$(SCAN)/bin/pip install -q --disable-pip-version-check -r requirements-scan.txt
+	touch $@
+
 venv: $(VENV)/.installed ## create the app/test venv
 tools: $(TOOLS)/.installed ## create the sam/cfn-lint venv
+scan-tools: $(SCAN)/.installed ## create the checkov venv
 
-lint: tools venv ## cfn-lint, sam validate --lint, ruff
+lint: tools scan-tools venv ## cfn-lint, sam validate --lint, checkov, ruff
 	$(TOOLS)/bin/cfn-lint template.yaml
 	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	@# Any failed check fails lint; a deliberate exception is a checkov skip with its reason in
+	@# template.yaml. --skip-download: offline, no Prisma Cloud guidelines or policies.
+	$(SCAN)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -57,7 +67,7 @@ build: tools ## sam build (arm64 layer, python3.13)
 	$(TOOLS)/bin/sam build
 
 test: lint venv tools ## lint + the whole pytest suite (unit, integration on moto's server, template and build checks)
-	SAM_BIN=$(abspath $(TOOLS))/bin/sam $(PY) -m pytest tests -q
+	SAM_BIN=$(abspath $(TOOLS))/bin/sam CHECKOV_BIN=$(abspath $(SCAN))/bin/checkov $(PY) -m pytest tests -q
 
 bench: venv ## benchmarks, each a side-by-side ratio measured in one run
 	$(PY) bench/bench_submit_body.py
@@ -70,4 +80,4 @@ demo: venv ## one real face swap through the local stack; the result lands in ou
 	$(VENV)/bin/swapdrop demo --out out/demo $(ARGS)
 
 clean: ## remove venvs and build output
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache out
+	rm -rf $(VENV) $(TOOLS) $(SCAN) .aws-sam .pytest_cache out

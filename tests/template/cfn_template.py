@@ -134,13 +134,39 @@ def as_list(value: Any) -> list[Any]:
 # --------------------------------------------------------------------------- IAM
 
 
+NO_VALUE_REF = {"Ref": "AWS::NoValue"}
+
+
+def conditional_statements(props: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(condition, statement) of every `!If [Condition, statement, !Ref AWS::NoValue]` statement."""
+    found = []
+    for policy in as_list(props.get("Policies", [])):
+        if isinstance(policy, dict) and "Statement" in policy:
+            for statement in as_list(policy["Statement"]):
+                branches = statement.get("Fn::If") if isinstance(statement, dict) else None
+                if isinstance(branches, list) and len(branches) == 3 and branches[2] == NO_VALUE_REF:
+                    found.append((branches[0], branches[1]))
+    return found
+
+
 def policy_statements(props: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:
-    """A SAM function's inline policy statements, and whatever else its Policies hold."""
+    """A SAM function's inline policy statements, and whatever else its Policies hold.
+
+    A statement granted only under a condition (`!If [C, statement, !Ref AWS::NoValue]`)
+    counts as its statement: the checks must hold when the condition is true.
+    """
     statements: list[dict[str, Any]] = []
     others: list[Any] = []
     for policy in as_list(props.get("Policies", [])):
         if isinstance(policy, dict) and "Statement" in policy:
-            statements.extend(as_list(policy["Statement"]))
+            for statement in as_list(policy["Statement"]):
+                branches = statement.get("Fn::If") if isinstance(statement, dict) else None
+                if branches is None:
+                    statements.append(statement)
+                elif isinstance(branches, list) and len(branches) == 3 and branches[2] == NO_VALUE_REF:
+                    statements.append(branches[1])
+                else:
+                    others.append(statement)
         else:
             others.append(policy)
     return statements, others
@@ -201,15 +227,25 @@ PSEUDO_VALUES = {
 }
 
 
+NO_VALUE = object()
+"""What `!Ref AWS::NoValue` resolves to: dropped from the list or map that holds it."""
+
+
 def resolve(template: dict[str, Any], node: Any, params: dict[str, Any]) -> Any:
-    """Evaluate intrinsics with `params`, fake physical ids for resources and fixed pseudo values."""
+    """Evaluate intrinsics with `params`, fake physical ids for resources and fixed pseudo values.
+
+    `params` should hold every parameter (start from parameter_defaults); AWS::NoValue
+    removes the property or list item that holds it, as CloudFormation does.
+    """
     if isinstance(node, list):
-        return [resolve(template, item, params) for item in node]
+        return [r for r in (resolve(template, item, params) for item in node) if r is not NO_VALUE]
     if not isinstance(node, dict):
         return node
     if len(node) != 1:
-        return {key: resolve(template, value, params) for key, value in node.items()}
+        return {key: r for key, value in node.items() if (r := resolve(template, value, params)) is not NO_VALUE}
     ((key, argument),) = node.items()
+    if key == "Ref" and argument == "AWS::NoValue":
+        return NO_VALUE
     if key == "Ref":
         if argument in params:
             return params[argument]

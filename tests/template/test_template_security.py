@@ -17,6 +17,7 @@ API_KEY = {"Fn::If": ["CreateApiKeySecret", {"Ref": "ApiKeySecret"}, {"Ref": "Ex
 CALLBACK_TOKEN = {"Ref": "CallbackTokenSecret"}
 QUEUE = {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
 BUS = {"Fn::GetAtt": ["JobEventBus", "Arn"]}
+CUSTOMER_KEY = {"Ref": "KmsKeyArn"}
 
 
 def objects(prefix: str) -> dict[str, str]:
@@ -38,6 +39,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("sqs:ChangeMessageVisibility", QUEUE),
         ("sqs:GetQueueUrl", QUEUE),
         ("events:PutEvents", BUS),
+        ("kms:Decrypt", CUSTOMER_KEY),
     ],
     "CallbackFunction": [
         ("dynamodb:GetItem", TABLE),
@@ -45,6 +47,8 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("s3:PutObject", objects("results/")),
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
         ("events:PutEvents", BUS),
+        ("kms:Decrypt", CUSTOMER_KEY),
+        ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
     "ReconcileFunction": [
         ("dynamodb:Query", OPEN_JOBS),
@@ -53,8 +57,13 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("secretsmanager:GetSecretValue", API_KEY),
         ("s3:PutObject", objects("results/")),
         ("events:PutEvents", BUS),
+        ("kms:Decrypt", CUSTOMER_KEY),
+        ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
 }
+# No code calls KMS: S3, SQS, Secrets Manager and DynamoDB use the customer key on the
+# functions' behalf, with the functions' permissions.
+IMPLICIT_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey"}
 S3_WRITE = re.compile(r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload|.*\*.*)$")
 
 
@@ -185,7 +194,7 @@ def test_every_aws_call_in_the_code_is_granted_to_some_function(lambda_functions
 def test_every_granted_action_is_used_by_the_code(lambda_functions: dict[str, Any]) -> None:
     calls = _aws_calls()
     granted = {action for props in lambda_functions.values() for action, _ in grants(props)}
-    unused = granted - set(calls)
+    unused = granted - set(calls) - IMPLICIT_ACTIONS
     assert not unused, f"granted but never called by the code (least privilege): {sorted(unused)}"
 
 
@@ -219,7 +228,12 @@ def test_no_parameter_carries_a_secret_value(parameters: dict[str, Any]) -> None
             )
             if name.endswith("Arn"):
                 pattern = spec.get("AllowedPattern", "")
-                assert ":secretsmanager:" in pattern, f"{name} should only accept a Secrets Manager ARN"
+                assert pattern.startswith("^(|arn:aws") and pattern.endswith(")$"), (
+                    f"{name} should accept only an ARN (or nothing): pattern {pattern!r}"
+                )
+                service = "kms" if name == "KmsKeyArn" else "secretsmanager"
+                assert f":{service}:" in pattern, f"{name} should only accept a {service} ARN"
+                assert not re.fullmatch(pattern, "sk-0123456789abcdef0123456789abcdef"), f"{name} accepts a raw key"
 
 
 def test_parameter_defaults_satisfy_their_constraints(parameters: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cfn_template import FUNCTION_TYPE, PSEUDO_VALUES, as_list, resolve
+from cfn_template import FUNCTION_TYPE, PSEUDO_VALUES, as_list, parameter_defaults, resolve
 
 STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
 TLS_ONLY_CONDITION = {"Bool": {"aws:SecureTransport": "false"}}
@@ -30,9 +30,10 @@ def bucket(resources: dict[str, Any]) -> dict[str, Any]:
     return resources["MediaBucket"]["Properties"]
 
 
-def test_bucket_is_encrypted_private_and_owner_enforced(resources: dict[str, Any]) -> None:
+def test_bucket_is_encrypted_private_and_owner_enforced(template: dict[str, Any], resources: dict) -> None:
     props = bucket(resources)
-    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    rules = resolve(template, props["BucketEncryption"], parameter_defaults(template))
+    rules = rules["ServerSideEncryptionConfiguration"]
     assert rules and rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
     block = props["PublicAccessBlockConfiguration"]
     for setting in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
@@ -149,13 +150,14 @@ def test_dead_letter_queue_keeps_messages_longest(resources: dict[str, Any]) -> 
     assert dlq > source, "a message's age carries over into the DLQ: the DLQ must keep messages longer"
 
 
-@pytest.mark.parametrize("queue", ["SubmitQueue", "SubmitDeadLetterQueue"])
-def test_queues_are_encrypted(resources: dict[str, Any], queue: str) -> None:
-    props = resources[queue]["Properties"]
-    assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, f"{queue} is not encrypted"
-    assert "KmsMasterKeyId" not in props or queue != "SubmitQueue", (
-        "S3 cannot send to a queue encrypted with the AWS managed KMS key; use SqsManagedSseEnabled"
-    )
+def test_every_queue_is_encrypted_with_sse_sqs_by_default(template: dict[str, Any], resources: dict) -> None:
+    """Explicit SSE-SQS, never the AWS managed key alias/aws/sqs (S3 cannot send to a queue under it)."""
+    queues = {n: r for n, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+    assert set(queues) >= {"SubmitQueue", "SubmitDeadLetterQueue"}
+    for name, queue in queues.items():
+        props = resolve(template, queue["Properties"], parameter_defaults(template))
+        assert props.get("SqsManagedSseEnabled") is True, f"{name} is not explicitly encrypted (SqsManagedSseEnabled)"
+        assert "KmsMasterKeyId" not in props, f"{name} names a KMS key without KmsKeyArn: {props['KmsMasterKeyId']!r}"
 
 
 def queue_policies(resources: dict[str, Any], queue: str) -> list[dict[str, Any]]:
