@@ -2,7 +2,7 @@
 
 It speaks the contract in UPSTREAM_API.md over real HTTP (stdlib ThreadingHTTPServer on
 127.0.0.1, a free port by default): submit codes 1/22/23/4, auth styles, task snapshots,
-fetch and list-by-condition, unsigned callbacks from a thread pool, result images that may
+fetch, list-by-condition and trueai's task/list, unsigned callbacks from a thread pool, result images that may
 expire, and injected faults (see ``swapdrop_emulator.faults`` for the spec language).
 
 Python API (tests)::
@@ -15,6 +15,7 @@ Python API (tests)::
     emu.progress(id, status, progress); emu.succeed(id, image=None); emu.fail(id, reason)
     emu.callback(id, snapshot=None, hook=None)    # one synchronous POST -> requests.Response
     emu.notify(id); emu.expire_result(id); emu.wait_idle(timeout)
+    emu.task_list_enabled = False             # GET /mj/task/list answers 404 from now on
 
 The default engine is the real face swap (``swapdrop_emulator.faceswap``), imported only
 when a task first needs it, so this package imports without MediaPipe or OpenCV.
@@ -27,12 +28,14 @@ from .config import EmulatorConfig, Engine
 from .emulator import FAULT_HEADER, SwapEmulator
 from .engines import echo_engine, faceswap_engine
 from .faults import Fault, FaultList, FaultPlan, FaultSpecError, RequestFaults, TaskFaults, parse_fault, parse_faults
+from .hostile import ODD_KINDS, Raw
 from .tasks import SubmittedSwap, Task
 
 logging.getLogger("swapdrop_emulator").addHandler(logging.NullHandler())
 
 __all__ = [
     "FAULT_HEADER",
+    "ODD_KINDS",
     "CallbackRecord",
     "EmulatorConfig",
     "Engine",
@@ -40,6 +43,7 @@ __all__ = [
     "FaultList",
     "FaultPlan",
     "FaultSpecError",
+    "Raw",
     "RequestFaults",
     "SubmittedSwap",
     "SwapEmulator",

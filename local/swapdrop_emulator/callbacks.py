@@ -4,7 +4,6 @@ no signature, no auth header, no retries (a failure is only logged), from a pool
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from .hostile import dumps
 from .tasks import Task
 
 log = logging.getLogger("swapdrop_emulator.callbacks")
@@ -78,14 +78,15 @@ class CallbackSender:
     def dropped(self, task: Task, hook: str, snapshot: dict[str, Any]) -> None:
         with task.lock:
             task.callbacks_dropped += 1
-        self.records.append(CallbackRecord(task.id, snapshot["status"], snapshot["progress"], redact(hook), "dropped"))
-        log.info("callback for task %s (%s %s) dropped by a fault", task.id, snapshot["status"], snapshot["progress"])
+        status, progress = str(snapshot.get("status")), str(snapshot.get("progress"))
+        self.records.append(CallbackRecord(task.id, status, progress, redact(hook), "dropped"))
+        log.info("callback for task %s (%s %s) dropped by a fault", task.id, status, progress)
 
     def post(
         self, task: Task, hook: str, snapshot: dict[str, Any], raise_errors: bool = False
     ) -> requests.Response | None:
         """One POST now, in this thread; recorded and logged (and raised only if asked)."""
-        body = json.dumps(snapshot, ensure_ascii=False).encode("utf-8")
+        body = dumps(snapshot).encode("utf-8")
         with task.lock:
             task.callbacks_sent += 1
         status, progress, where = snapshot.get("status"), snapshot.get("progress"), redact(hook)

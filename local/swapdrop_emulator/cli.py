@@ -45,9 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local emulator of the Midjourney-proxy-style InsightFace swap API, with fault injection.",
         epilog=(
             "Fault specs: [SCOPE:]NAME[=VALUE][@PROBABILITY], several joined with ';'. Scopes: submit (default), "
-            "fetch, list, image, any. Names: latency=S, status=HTTP, timeout[=S], reset, code=N, "
-            "timeout_after_accept[=S], drop_callbacks[=all|final|progress], duplicate_callbacks[=N], "
-            "reorder_callbacks[=reverse|shuffle], ignore_notify_hook, fail=REASON, expire_results=S, stall[=PCT]. "
+            "fetch, list, task_list, image, any. Names: latency=S, status=HTTP, timeout[=S], reset, code=N, "
+            "timeout_after_accept[=S], reset_after_accept, status_after_accept=HTTP, "
+            "drop_callbacks[=all|final|progress], duplicate_callbacks[=N], "
+            "reorder_callbacks[=reverse|shuffle], ignore_notify_hook, fail=REASON, expire_results=S, stall[=PCT], "
+            "odd_snapshot=KIND, odd_snapshot_ratio=R, odd_outcome=failure|success, non_list[=SHAPE], drip[=S]. "
             "At run time: the X-Emulator-Fault header (one request) or POST /_emulator/faults."
         ),
     )
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--expired-status", type=int, choices=EXPIRED_STATUSES, default=404)
     parser.add_argument("--max-image-bytes", type=int, default=10 * 1024 * 1024)
     parser.add_argument("--unknown-task", choices=UNKNOWN_TASK_STYLES, default="empty", help="fetch of an unknown id")
+    parser.add_argument(
+        "--no-task-list", action="store_true", help="GET /mj/task/list answers 404 (a relay that does not expose it)"
+    )
+    parser.add_argument(
+        "--drip-length", type=int, default=1_000_000, help="Content-Length a drip fault declares (default 1000000)"
+    )
     parser.add_argument("--notify-hook", default="", help="global callback URL for tasks submitted without one")
     parser.add_argument("--public-url", default=None, help="base URL of imageUrl values (default: the listen URL)")
     parser.add_argument("--engine", choices=sorted(ENGINES), default="faceswap", help="echo: no swap, target as PNG")
@@ -97,6 +105,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         expired_status=args.expired_status,
         max_image_bytes=args.max_image_bytes,
         unknown_task=args.unknown_task,
+        task_list=not args.no_task_list,
+        drip_length=args.drip_length,
         notify_hook=args.notify_hook,
         public_url=args.public_url,
         faults=tuple(args.fault),

@@ -61,6 +61,10 @@ class EmulatorConfig:
     """Seed for probabilistic faults and shuffled callbacks (None: unpredictable)."""
     timeout_hold_seconds: float = 30.0
     """How long a `timeout` fault holds the connection without answering (stop() cuts it short)."""
+    task_list: bool = True
+    """Whether ``GET /mj/task/list`` exists (trueai has it); False answers 404, as relays that hide it."""
+    drip_length: int = 1_000_000
+    """The Content-Length a `drip` fault declares for the result image."""
 
     def __post_init__(self) -> None:
         self.auth_style = str(getattr(self.auth_style, "value", self.auth_style)).strip().lower()
@@ -80,6 +84,8 @@ class EmulatorConfig:
             raise ValueError("callback_workers must be at least 1")
         if self.step_delay < 0 or self.timeout_hold_seconds < 0 or self.callback_timeout <= 0:
             raise ValueError("step_delay and timeout_hold_seconds must be >= 0, callback_timeout > 0")
+        if self.drip_length < 1:
+            raise ValueError("drip_length must be positive")
         if self.max_image_bytes < 1:
             raise ValueError("max_image_bytes must be positive")
         if any(not 0 < int(p) < 100 for p in self.progress_steps):

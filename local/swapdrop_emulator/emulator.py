@@ -7,6 +7,8 @@ Routes (`/mj-fast`, `/mj-relax` and `/mj-turbo` prefixes work too, as trueai acc
                                            ``EmulatorConfig.unknown_task`` says (default, as
                                            novicezk: HTTP 200 with an empty body)
 - ``POST /mj/task/list-by-condition``      ``{"ids": [...]}`` -> snapshots of the known ones (auth)
+- ``GET  /mj/task/list``                   the latest 100 tasks, newest first, as trueai exposes it
+                                           (auth; HTTP 404 when ``EmulatorConfig.task_list`` is off)
 - ``GET  /mj/image/{id}.png``              result images (no auth; may expire)
 - ``GET|POST|DELETE /_emulator/faults``    the fault plan (no auth; see ``_control_faults``)
 - ``GET  /_emulator/health``, ``GET /_emulator/tasks``
@@ -28,7 +30,7 @@ from urllib.parse import unquote
 
 import requests
 
-from . import protocol
+from . import hostile, protocol
 from .callbacks import CallbackRecord, CallbackSender
 from .config import EmulatorConfig
 from .engines import faceswap_engine, run_engine
@@ -40,6 +42,8 @@ log = logging.getLogger("swapdrop_emulator")
 
 SWAP_PATH = "/mj/insight-face/swap"
 LIST_PATH = "/mj/task/list-by-condition"
+TASK_LIST_PATH = "/mj/task/list"
+TASK_LIST_LIMIT = 100
 _MODE_PREFIX = re.compile(r"^/mj-(?:fast|relax|turbo)(?=/mj/)")
 _FETCH = re.compile(r"^/mj/task/([^/]+)/fetch$")
 _IMAGE = re.compile(r"^/mj/image/([^/]+)\.png$")
@@ -69,6 +73,11 @@ class SwapEmulator:
         self.list_requests: list[list[str]] = []
         """The ids of each list-by-condition request."""
         self.fetch_requests: list[str] = []
+        self.task_list_requests = 0
+        """GET /mj/task/list requests answered (with the list or with 404)."""
+        self.task_list_enabled = config.task_list
+        """Whether GET /mj/task/list exists (also set by POST /_emulator/faults {"task_list": false})."""
+        self._odd_candidates = 0
         self.responses: list[tuple[int, Any]] = []
         """Scripted answers to the next submits: (HTTP status, JSON payload | bytes | None)."""
         self.result_image: bytes | None = None
@@ -243,6 +252,8 @@ class SwapEmulator:
                     return self._fetch(request, unquote(matched.group(1)))
                 if path == LIST_PATH and method == "POST":
                     return self._list(request)
+                if path == TASK_LIST_PATH and method == "GET":
+                    return self._task_list(request)
             return self._spring_error(404, "Not Found", request.path)
         except _BadRequest as error:
             return HttpReply.json({"error": error.message}, 400)
@@ -339,6 +350,11 @@ class SwapEmulator:
         )
         if faults.timeout_after_accept is not None:
             return HttpReply(hold=faults.timeout_after_accept)
+        if faults.reset_after_accept:
+            return HttpReply(reset=True)
+        if faults.status_after_accept is not None:
+            body, content_type = protocol.status_answer(faults.status_after_accept)
+            return HttpReply(faults.status_after_accept, body, content_type)
         return HttpReply.json(answer)
 
     def _scripted(
@@ -367,6 +383,11 @@ class SwapEmulator:
         state = "" if state is None else state if isinstance(state, str) else json.dumps(state)
         account_filter = body.get("accountFilter")
         instance = account_filter.get("instanceId") if isinstance(account_filter, dict) else None
+        if faults.task.odd_snapshot is not None:
+            with self._lock:
+                candidate, self._odd_candidates = self._odd_candidates, self._odd_candidates + 1
+            if not hostile.picked(candidate, faults.odd_snapshot_ratio):
+                faults.task.odd_snapshot = None
         return Task(
             id=task_id,
             notify_hook=hook,
@@ -440,6 +461,9 @@ class SwapEmulator:
             return
         image: bytes | None = None
         reason = task.faults.fail
+        odd_failure = task.faults.odd_snapshot is not None and task.faults.odd_outcome != "success"
+        if reason is None and odd_failure:  # every progress step is reported (odd), then FAILURE
+            reason = hostile.odd_reason(str(task.faults.odd_snapshot))
         steps = self.config.progress_steps
         for index, percent in enumerate(steps):
             if not self._pause():
@@ -447,7 +471,7 @@ class SwapEmulator:
             self._transition(task, status=IN_PROGRESS, progress=f"{percent}%")
             if index == 0 and reason is None:
                 image, reason = run_engine(self.engine, task.source, task.target)
-            if reason is not None:
+            if reason is not None and not odd_failure:
                 break
         if not steps and reason is None:
             image, reason = run_engine(self.engine, task.source, task.target)
@@ -493,6 +517,7 @@ class SwapEmulator:
         if faults.ignore_notify_hook or not hook:
             return
         terminal = snapshot["status"] in TERMINAL
+        snapshot = self._report(task, snapshot)
         dropped = faults.drop_callbacks == "all" or faults.drop_callbacks == ("final" if terminal else "progress")
         if dropped:
             self._callbacks.dropped(task, hook, snapshot)
@@ -515,6 +540,19 @@ class SwapEmulator:
 
     # --- fetch, list, images --------------------------------------------------------------------
 
+    @staticmethod
+    def _report(task: Task, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The snapshot as the API reports it: odd if the task carries odd_snapshot."""
+        snapshot = task.snapshot() if snapshot is None else snapshot
+        kind = task.faults.odd_snapshot
+        return snapshot if kind is None else hostile.odd_snapshot(snapshot, kind)
+
+    @staticmethod
+    def _listing(snapshots: list[dict[str, Any]], faults: RequestFaults) -> Any:
+        """A list answer with this request's odd_snapshot / non_list faults applied."""
+        snapshots = hostile.odd_answer(snapshots, faults.odd_snapshot, faults.odd_snapshot_ratio)
+        return snapshots if faults.non_list is None else hostile.non_list(faults.non_list, snapshots)
+
     def _fetch(self, request: HttpRequest, task_id: str) -> HttpReply:
         faults = self._resolve("fetch", request)
         early = self._early(faults)
@@ -524,7 +562,8 @@ class SwapEmulator:
             self.fetch_requests.append(task_id)
         task = self.tasks.get(task_id)
         if task is not None:
-            reply = HttpReply.json(task.snapshot())
+            (snapshot,) = hostile.odd_answer([self._report(task)], faults.odd_snapshot, None)
+            reply = HttpReply.json(snapshot)
         elif self.config.unknown_task == "null":
             reply = HttpReply.json(None)
         elif self.config.unknown_task == "404":
@@ -548,8 +587,23 @@ class SwapEmulator:
         wanted = [str(i) for i in ids if isinstance(i, str | int) and not isinstance(i, bool)]
         with self._lock:
             self.list_requests.append(wanted)
-        found = [self.tasks[i].snapshot() for i in wanted if i in self.tasks]
-        return HttpReply.json(found, delay=faults.latency)
+        found = [self._report(self.tasks[i]) for i in wanted if i in self.tasks]
+        return HttpReply.json(self._listing(found, faults), delay=faults.latency)
+
+    def _task_list(self, request: HttpRequest) -> HttpReply:
+        """trueai's ``GET /mj/task/list``: the latest TASK_LIST_LIMIT tasks, newest first."""
+        with self._lock:
+            self.task_list_requests += 1
+            enabled = self.task_list_enabled
+            latest = list(self.tasks.values())[-TASK_LIST_LIMIT:][::-1]
+        if not enabled:  # a relay that does not expose it: the same 404 as any unknown route
+            return self._spring_error(404, "Not Found", request.path)
+        faults = self._resolve("task_list", request)
+        early = self._early(faults)
+        if early:
+            return early
+        snapshots = [self._report(task) for task in latest]
+        return HttpReply.json(self._listing(snapshots, faults), delay=faults.latency)
 
     def _image(self, request: HttpRequest, task_id: str) -> HttpReply:
         faults = self._resolve("image", request)
@@ -566,6 +620,10 @@ class SwapEmulator:
         else:
             data = self.result_image if self.result_image is not None else task.image
             reply = HttpReply(200, data, "image/png", {"Cache-Control": "no-store"})
+            drip = faults.drip if faults.drip is not None else task.faults.drip
+            if drip is not None:
+                reply.drip, reply.declared_length = drip, self.config.drip_length
+                log.info("result of task %s drips: one byte every %s s", task.id, drip)
         reply.delay = faults.latency
         return reply
 
@@ -579,10 +637,11 @@ class SwapEmulator:
             return HttpReply.json([task.snapshot() for task in list(self.tasks.values())])
         if path == "/_emulator/faults":
             if method == "GET":
-                return HttpReply.json(self.faults.describe())
+                return HttpReply.json(self._plan())
             if method == "DELETE":
                 self.faults.clear()
-                return HttpReply.json(self.faults.describe())
+                self.task_list_enabled = self.config.task_list
+                return HttpReply.json(self._plan())
             if method == "POST":
                 return self._control_faults(request)
         return self._spring_error(404, "Not Found", request.path)
@@ -592,6 +651,7 @@ class SwapEmulator:
 
             {"clear": true,                      # first forget all faults and scripted answers
              "seed": 7,                          # reseed the random generator
+             "task_list": false,                 # GET /mj/task/list answers 404 (true: it is back)
              "always": ["latency=0.2", ...],     # sticky faults (a spec or a list of specs)
              "next": ["code=23", "list:status=503"],  # once-only entries, routed by scope
              "script": [{"status": 200, "body": {"code": 23, "description": "..."}}]}
@@ -613,9 +673,15 @@ class SwapEmulator:
         if not isinstance(script, list) or not all(isinstance(s, dict) and "status" in s for s in script):
             raise _BadRequest('script must be a list of {"status": int, "body": ...}')
         seed = body.get("seed", ...)
+        task_list = body.get("task_list", ...)
+        if task_list is not ... and not isinstance(task_list, bool):
+            raise _BadRequest("task_list must be true or false")
         if body.get("clear"):
             self.faults.clear()
             self.responses.clear()
+            self.task_list_enabled = self.config.task_list
+        if task_list is not ...:
+            self.task_list_enabled = task_list
         if seed is not ...:
             self.faults.reseed(seed)
         for faults in always:
@@ -625,7 +691,10 @@ class SwapEmulator:
         for item in script:
             self.script_submit(int(item["status"]), item.get("body"))
         log.info("fault plan changed through the control endpoint: %s", self.faults.describe())
-        return HttpReply.json({**self.faults.describe(), "script": len(self.responses)})
+        return HttpReply.json(self._plan())
+
+    def _plan(self) -> dict[str, Any]:
+        return {**self.faults.describe(), "script": len(self.responses), "task_list": self.task_list_enabled}
 
 
 _INVALID = object()

@@ -6,7 +6,8 @@ A spec is one or more faults separated by ``;``, e.g. ``latency=1.5; drop_callba
 One fault is ``[SCOPE:]NAME[=VALUE][@PROBABILITY]``:
 
 - SCOPE: which requests it applies to: ``submit`` (the default), ``fetch``, ``list``
-  (list-by-condition), ``image`` (result image downloads) or ``any`` (all four).
+  (list-by-condition), ``task_list`` (``GET /mj/task/list``), ``image`` (result image
+  downloads) or ``any`` (all five).
 - PROBABILITY: 0..1, the chance that the fault applies to a given request (default 1),
   drawn from the plan's seeded random generator.
 
@@ -29,6 +30,9 @@ Submit only:
                                    1, 21 and 22 accept the task and report that code
 ``timeout_after_accept[=SECONDS]`` accept and run the task, but never answer (the client
                                    times out, yet the task exists: "maybe accepted")
+``reset_after_accept``             accept and run the task, then close the connection (RST)
+``status_after_accept=HTTP``       accept and run the task, then answer that HTTP status
+                                   (a relay's 502/504 after its upstream took the task)
 ``drop_callbacks[=WHICH]``         lose the task's callbacks: all (default), final, progress
 ``duplicate_callbacks[=N]``        deliver each callback N times (default 2)
 ``reorder_callbacks[=HOW]``        hold the task's callbacks until it ends, then deliver them
@@ -39,13 +43,39 @@ Submit only:
 ``expire_results=SECONDS``         the result URL stops working that long after the task ends
 ``stall[=PERCENT]``                the task stops at IN_PROGRESS PERCENT (default 45) and
                                    never finishes unless driven (succeed/fail)
+``odd_outcome=failure|success``    how a task marked by ``odd_snapshot`` ends (default failure)
 =================================  ===========================================================
+
+Hostile upstream (the scopes named; in ``submit`` scope the fault follows the task, elsewhere
+it changes that one answer):
+
+==============================  ================================================================
+``odd_snapshot=KIND``           submit: the task is odd in every report of it (callbacks, fetch,
+                                list-by-condition, task/list) and ends FAILURE with the reason
+                                "emulated hostile upstream: odd snapshot (KIND)" (no swap runs)
+                                unless ``odd_outcome=success``. fetch, list, task_list: the
+                                snapshots in that answer are odd (the tasks are unchanged).
+                                KINDs in ``hostile.ODD_KINDS``: inf (progress is the raw JSON
+                                number ``1e400``), infinity, neg_infinity, nan (raw tokens),
+                                negative (-20), huge (``1e30``), unknown_status (non-final
+                                snapshots only), missing_id, long_reason (a 1 MiB failReason)
+``odd_snapshot_ratio=R``        0 < R <= 1: only a share R is odd, chosen deterministically:
+                                in submit scope the 1st, 1+1/R-th, … task that gets the fault;
+                                in an answer the 1st, 1+1/R-th, … item (R=0.2: one in five)
+``non_list[=SHAPE]``            list, task_list: answer a non-list: object (default: the list
+                                wrapped as ``{"code": 1, ..., "result": [...]}``), null, string,
+                                number
+``drip[=SECONDS]``              image: answer 200 with Content-Length ``drip_length``
+                                (1,000,000) and send one byte every SECONDS (default 3) until
+                                the client or the emulator gives up; submit: the task's result
+                                URL always drips
+==============================  ================================================================
 
 Once-only vs sticky
 -------------------
 - ``FaultPlan.always``: sticky, per run (``EmulatorConfig.faults``, CLI ``--fault``): every
   matching request, subject to its probability.
-- ``FaultPlan.next_submits`` (and ``next_fetches``, ``next_lists``, ``next_images``):
+- ``FaultPlan.next_submits`` (and ``next_fetches``, ``next_lists``, ``next_task_lists``, ``next_images``):
   queues of once-only entries; the next matching request takes the first entry (one spec,
   all of its faults).
 - The ``X-Emulator-Fault: SPEC`` header: that request only (unscoped faults take the
@@ -65,13 +95,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-SCOPES = ("submit", "fetch", "list", "image", "any")
-REQUEST_SCOPES = ("submit", "fetch", "list", "image")
+from .hostile import ODD_ALIASES, ODD_KINDS
+
+SCOPES = ("submit", "fetch", "list", "task_list", "image", "any")
+REQUEST_SCOPES = ("submit", "fetch", "list", "task_list", "image")
 ANSWER_KINDS = frozenset({"latency", "status", "timeout", "reset"})
 SUBMIT_KINDS = frozenset(
     {
         "code",
         "timeout_after_accept",
+        "reset_after_accept",
+        "status_after_accept",
+        "odd_outcome",
         "drop_callbacks",
         "duplicate_callbacks",
         "reorder_callbacks",
@@ -81,7 +116,17 @@ SUBMIT_KINDS = frozenset(
         "stall",
     }
 )
-KINDS = ANSWER_KINDS | SUBMIT_KINDS
+SNAPSHOT_SCOPES = frozenset({"submit", "fetch", "list", "task_list"})
+SCOPED_KINDS: dict[str, frozenset[str]] = {
+    "odd_snapshot": SNAPSHOT_SCOPES,
+    "odd_snapshot_ratio": SNAPSHOT_SCOPES,
+    "non_list": frozenset({"list", "task_list"}),
+    "drip": frozenset({"submit", "image"}),
+}
+"""Kinds that apply in some scopes only (never ``any``)."""
+TASK_OR_ANSWER_KINDS = frozenset({"odd_snapshot", "drip"})
+"""In submit scope these follow the task; in the other scopes they change one answer."""
+KINDS = ANSWER_KINDS | SUBMIT_KINDS | frozenset(SCOPED_KINDS)
 _PROBABILITY = re.compile(r"@\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 _SCOPE = re.compile(r"^\s*(" + "|".join(SCOPES) + r")\s*:(.*)$", re.DOTALL)
 
@@ -179,6 +224,31 @@ def _reason(value: str | None) -> str:
     return text
 
 
+def _odd_kind(value: str | None) -> str:
+    kind = (value or "").strip().lower().replace("-", "_")
+    kind = ODD_ALIASES.get(kind, kind)
+    if kind not in ODD_KINDS:
+        raise FaultSpecError(f"takes one of {', '.join(ODD_KINDS)}, not {value!r}")
+    return kind
+
+
+def _ratio(value: str | None) -> float:
+    try:
+        ratio = float(value or "")
+    except ValueError:
+        raise FaultSpecError(f"needs a share 0 < R <= 1, not {value!r}") from None
+    if not 0 < ratio <= 1:
+        raise FaultSpecError(f"needs a share 0 < R <= 1, not {value}")
+    return ratio
+
+
+def _interval(value: str | None) -> float:
+    seconds = 3.0 if value is None else _seconds(value)
+    if seconds < 0.001:
+        raise FaultSpecError("needs at least 0.001 seconds between bytes")
+    return seconds
+
+
 def _nothing(value: str | None) -> None:
     if value is not None:
         raise FaultSpecError("takes no value")
@@ -191,6 +261,13 @@ _VALUE_PARSERS: dict[str, Callable[[str | None], Any]] = {
     "reset": _nothing,
     "code": _integer,
     "timeout_after_accept": _optional_seconds,
+    "reset_after_accept": _nothing,
+    "status_after_accept": _http_status,
+    "odd_outcome": _choice("failure", "failure", "success"),
+    "odd_snapshot": _odd_kind,
+    "odd_snapshot_ratio": _ratio,
+    "non_list": _choice("object", "object", "null", "string", "number"),
+    "drip": _interval,
     "drop_callbacks": _choice("all", "all", "final", "progress"),
     "duplicate_callbacks": _copies,
     "reorder_callbacks": _choice("reverse", "reverse", "shuffle"),
@@ -222,6 +299,9 @@ def parse_fault(text: str, default_scope: str = "submit") -> Fault:
         raise FaultSpecError(f"{original.strip()!r}: unknown fault {kind!r} (known: {known})")
     if kind in SUBMIT_KINDS and scope != "submit":
         raise FaultSpecError(f"{original.strip()!r}: {kind} applies to submits only, not to scope {scope!r}")
+    if kind in SCOPED_KINDS and scope not in SCOPED_KINDS[kind]:
+        allowed = ", ".join(sorted(SCOPED_KINDS[kind]))
+        raise FaultSpecError(f"{original.strip()!r}: {kind} applies to scopes {allowed}, not to {scope!r}")
     try:
         parsed = _VALUE_PARSERS[kind](value.strip() if has_value else None)
     except FaultSpecError as error:
@@ -259,6 +339,11 @@ class TaskFaults:
     fail: str | None = None
     expire_results: float | None = None
     stall: int | None = None
+    odd_snapshot: str | None = None
+    """The task is odd in every report of it (see hostile.py)."""
+    odd_outcome: str | None = None
+    drip: float | None = None
+    """The task's result URL drips one byte every this many seconds."""
 
 
 @dataclass
@@ -270,6 +355,14 @@ class RequestFaults:
     timeout: float | None = None
     timeout_after_accept: float | None = None
     reset: bool = False
+    reset_after_accept: bool = False
+    status_after_accept: int | None = None
+    odd_snapshot: str | None = None
+    """This answer's snapshots are odd (fetch, list, task_list scopes)."""
+    odd_snapshot_ratio: float | None = None
+    non_list: str | None = None
+    drip: float | None = None
+    """This image answer drips."""
     task: TaskFaults = field(default_factory=TaskFaults)
 
     def add(self, fault: Fault, default_hold: float) -> None:
@@ -279,6 +372,14 @@ class RequestFaults:
             self.latency += value
         elif kind == "reset":
             self.reset = True
+        elif kind == "reset_after_accept":
+            self.reset_after_accept = True
+        elif kind in TASK_OR_ANSWER_KINDS and fault.scope == "submit":
+            if getattr(task, kind) is None:
+                setattr(task, kind, value)
+        elif kind in TASK_OR_ANSWER_KINDS or kind in ("odd_snapshot_ratio", "non_list", "status_after_accept"):
+            if getattr(self, kind) is None:
+                setattr(self, kind, value)
         elif kind in ("timeout", "timeout_after_accept"):
             if getattr(self, kind) is None:
                 setattr(self, kind, default_hold if value is None else value)
@@ -345,15 +446,20 @@ class FaultPlan:
         self.next_submits = FaultList("submit")
         self.next_fetches = FaultList("fetch")
         self.next_lists = FaultList("list")
+        self.next_task_lists = FaultList("task_list")
         self.next_images = FaultList("image")
 
-    def _queue(self, scope: str) -> FaultList:
-        queues = {
+    def _queues(self) -> dict[str, FaultList]:
+        return {
             "submit": self.next_submits,
             "fetch": self.next_fetches,
             "list": self.next_lists,
+            "task_list": self.next_task_lists,
             "image": self.next_images,
         }
+
+    def _queue(self, scope: str) -> FaultList:
+        queues = self._queues()
         if scope not in queues:
             raise FaultSpecError(f"scope {scope!r} is for per-run faults only")
         return queues[scope]
@@ -378,7 +484,7 @@ class FaultPlan:
 
     def clear(self) -> None:
         with self._lock:
-            for queue in (self.always, self.next_submits, self.next_fetches, self.next_lists, self.next_images):
+            for queue in (self.always, *self._queues().values()):
                 queue.clear()
 
     def reseed(self, seed: int | None) -> None:
@@ -397,12 +503,7 @@ class FaultPlan:
     def describe(self) -> dict[str, Any]:
         return {
             "always": self.always.specs(),
-            "next": {
-                "submit": self.next_submits.specs(),
-                "fetch": self.next_fetches.specs(),
-                "list": self.next_lists.specs(),
-                "image": self.next_images.specs(),
-            },
+            "next": {scope: queue.specs() for scope, queue in self._queues().items()},
             "seed": self.seed,
         }
 

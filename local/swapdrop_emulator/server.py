@@ -1,10 +1,10 @@
-"""The HTTP side: a ThreadingHTTPServer (daemon threads) that hands parsed requests to the
-emulator and writes its replies, including the ones that never come (held, reset)."""
+"""The HTTP side: a ThreadingHTTPServer (daemon threads, one per connection, so a held or
+dripping answer never blocks the others) that hands parsed requests to the emulator and writes
+its replies, including the ones that never come (held, reset) or never end (drip)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import selectors
 import socket
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from .hostile import dumps
 
 log = logging.getLogger("swapdrop_emulator.http")
 
@@ -49,10 +51,14 @@ class HttpReply:
     """Answer nothing: hold the connection this long, then close it (timeout faults)."""
     reset: bool = False
     """Answer nothing: close the connection at once (an RST)."""
+    drip: float | None = None
+    """Declare `declared_length` bytes, then send one every `drip` seconds (body first, then
+    zeros) until the client goes or the emulator stops."""
+    declared_length: int = 0
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, **kwargs: Any) -> HttpReply:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = dumps(payload).encode("utf-8")
         return cls(status, body, "application/json; charset=utf-8", **kwargs)
 
 
@@ -215,6 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             stopping.wait(reply.hold)
             return
+        if reply.drip is not None:
+            self._drip(reply)
+            return
         try:
             self.send_response(reply.status)
             if reply.content_type:
@@ -231,3 +240,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True  # the client gave up waiting
+
+    def _drip(self, reply: HttpReply) -> None:
+        """One byte every `reply.drip` seconds; ends when the client closes or the emulator stops."""
+        self.close_connection = True
+        stopping, sent = self.server.stopping, 0
+        try:
+            self.send_response(reply.status)
+            if reply.content_type:
+                self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(reply.declared_length))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            if self.command == "HEAD":
+                return
+            while sent < reply.declared_length and not stopping.is_set():
+                self.wfile.write(reply.body[sent : sent + 1] or b"\0")
+                self.wfile.flush()
+                sent += 1
+                if stopping.wait(reply.drip):
+                    break
+        except OSError:
+            pass  # the client gave up, as it should
+        log.info("drip answer ended after %d of %d bytes", sent, reply.declared_length)

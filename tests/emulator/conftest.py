@@ -101,6 +101,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
+    """The body as sent (to check JSON text Python would not write, such as 1e400)."""
 
     @property
     def step(self) -> tuple[str, str]:
@@ -124,7 +126,7 @@ class CallbackReceiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.received.append(Received(self.path, headers, json.loads(raw)))
+                receiver.received.append(Received(self.path, headers, json.loads(raw), raw))
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

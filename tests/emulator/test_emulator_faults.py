@@ -104,7 +104,13 @@ def test_the_plan_validates_entries_as_they_are_added() -> None:
         plan.next("any:reset")
     assert plan.describe() == {
         "always": ["latency=0.1", "image:status=404"],
-        "next": {"submit": ["code=23"], "fetch": ["fetch:timeout=1"] * 2, "list": ["list:status=503"], "image": []},
+        "next": {
+            "submit": ["code=23"],
+            "fetch": ["fetch:timeout=1"] * 2,
+            "list": ["list:status=503"],
+            "task_list": [],
+            "image": [],
+        },
         "seed": None,
     }
     once = plan.resolve("submit")

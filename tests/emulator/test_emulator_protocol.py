@@ -315,7 +315,7 @@ def test_list_by_condition_returns_the_known_ids_in_order(emulator: SwapEmulator
 
 
 def test_unknown_routes_are_404(emulator: SwapEmulator) -> None:
-    assert requests.get(f"{emulator.url}/mj/task/list", headers=AUTH, timeout=5).status_code == 404
+    assert requests.get(f"{emulator.url}/mj/task/queue", headers=AUTH, timeout=5).status_code == 404
     assert requests.get(f"{emulator.url}/nothing", timeout=5).status_code == 404
     assert requests.get(f"{emulator.url}/mj/image/0000.png", timeout=5).status_code == 404
     assert requests.get(f"{emulator.url}/_emulator/health", timeout=5).json()["status"] == "ok"
