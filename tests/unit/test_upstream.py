@@ -12,6 +12,7 @@ import pytest
 import requests
 from fakes import RecordingAdapter, Reply, session_with
 from swapdrop.config import AuthStyle
+from swapdrop.observability import metrics
 from swapdrop.task_snapshot import UpstreamStatus
 from swapdrop.upstream import (
     LIST_BATCH_SIZE,
@@ -333,18 +334,60 @@ def test_list_tasks_with_no_ids_asks_nothing() -> None:
     assert adapter.requests == []
 
 
-def test_list_tasks_skips_malformed_items() -> None:
+def test_list_tasks_skips_malformed_items_and_counts_them() -> None:
     items = [
         task("1", "SUCCESS", imageUrl="https://cdn/r.png", progress="100%"),
         task("2", "WHATEVER"),
         "not an object",
         {"status": "SUCCESS"},
-        task("3", progress="150%"),
+        task("3", progress="150%"),  # clamped, not refused
         task(4, "FAILURE", failReason="执行超时 10 分钟", progress=""),
+        None,
+        [task("5")],
     ]
-    snapshots = client(RecordingAdapter([Reply.json(items)])).list_tasks(["1", "2", "3", "4"])
-    assert [(s.id, s.status) for s in snapshots] == [("1", UpstreamStatus.SUCCESS), ("4", UpstreamStatus.FAILURE)]
-    assert snapshots[1].failReason == "执行超时 10 分钟"
+    snapshots = client(RecordingAdapter([Reply.json(items)])).list_tasks(["1", "2", "3", "4", "5"])
+    assert [(s.id, s.status) for s in snapshots] == [
+        ("1", UpstreamStatus.SUCCESS),
+        ("3", UpstreamStatus.IN_PROGRESS),
+        ("4", UpstreamStatus.FAILURE),
+    ]
+    assert snapshots[1].progress == 100
+    assert snapshots[2].failReason == "执行超时 10 分钟"
+    assert metrics.metric_set["UpstreamSnapshotsRefused"]["Value"] == [1.0] * 5
+
+
+def test_one_infinite_progress_does_not_hide_the_other_four_tasks() -> None:
+    """The reported failure: one `"progress": 1e400` in list-by-condition failed every poll."""
+    healthy = [json.dumps(task(f"17290727643{i:05d}", "SUCCESS", imageUrl=f"https://cdn/{i}.png")) for i in range(4)]
+    odd = '{"id": "1729072764300099", "status": "IN_PROGRESS", "progress": 1e400}'
+    raw = ("[" + ", ".join([healthy[0], odd, *healthy[1:]]) + "]").encode()
+    snapshots = client(RecordingAdapter([Reply(200, raw)])).list_tasks(["x"])
+    assert len(snapshots) == 5
+    assert snapshots[1].id == "1729072764300099" and snapshots[1].progress == 0
+    assert all(s.status is UpstreamStatus.SUCCESS for i, s in enumerate(snapshots) if i != 1)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'[{"id": "1", "status": "SUCCESS", "imageUrl": "https://c/r", "progress": Infinity, "startTime": NaN}]',
+        b'[{"id": "1", "status": "SUCCESS", "imageUrl": "https://c/r", "progress": -Infinity}]',
+        b'[{"id": "1", "status": "SUCCESS", "imageUrl": "https://c/r", "submitTime": ' + b"9" * 5000 + b"}]",
+        b'[{"id": "1", "status": "SUCCESS", "imageUrl": "https://c/r", "properties": '
+        + b"[" * 300
+        + b"]" * 300
+        + b"}]",
+    ],
+)
+def test_odd_numbers_and_nesting_in_an_answer_are_tolerated(raw: bytes) -> None:
+    (snapshot,) = client(RecordingAdapter([Reply(200, raw)])).list_tasks(["1"])
+    assert snapshot.status is UpstreamStatus.SUCCESS
+
+
+def test_an_answer_nested_absurdly_deep_is_an_upstream_error_not_a_recursion_error() -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(UpstreamError, match="nests deeper than"):
+        client(RecordingAdapter([Reply(200, raw)])).list_tasks(["1"])
 
 
 @pytest.mark.parametrize(
@@ -352,7 +395,9 @@ def test_list_tasks_skips_malformed_items() -> None:
     [
         (Reply.json({"error": "nope"}, status=500), "answered HTTP 500"),
         (Reply(401, b""), "answered HTTP 401"),
-        (Reply.json({"code": 1, "result": []}), "did not return a list"),
+        (Reply.json({"code": 1, "result": []}), "did not return a list of tasks (it returned an object)"),
+        (Reply.json("tasks"), "did not return a list of tasks (it returned text)"),
+        (Reply(200, b"1e400"), "did not return a list of tasks (it returned a number)"),
         (Reply(200, b"<html>"), "answered non-JSON"),
         (requests.ConnectionError("refused"), "failed: ConnectionError"),
         (requests.ReadTimeout("slow"), "failed: ReadTimeout"),
@@ -396,3 +441,52 @@ def test_fetch_task_of_an_unknown_id_is_none_when_the_body_is_empty() -> None:
 def test_fetch_task_http_error_raises() -> None:
     with pytest.raises(UpstreamError, match="answered HTTP 404"):
         client(RecordingAdapter([Reply(404, b"")])).fetch_task("1")
+
+
+# --- UpstreamClient: the latest tasks (GET /mj/task/list) ------------------------------------------
+
+
+def test_recent_tasks_lists_the_latest_tasks_with_their_state() -> None:
+    answer = [
+        task("1729072764329125", "SUCCESS", state="job-b", imageUrl="https://cdn/b.png"),
+        task("1729072764329124", "IN_PROGRESS", state="job-a", progress=1e400),
+        task("1729072764329123", "MYSTERY", state="job-z"),
+        "junk",
+    ]
+    adapter = RecordingAdapter([Reply.json(answer)])
+    snapshots = client(adapter, AuthStyle.MJ_API_SECRET, key="list-key").recent_tasks()
+    assert snapshots is not None
+    assert [(s.id, s.state) for s in snapshots] == [("1729072764329125", "job-b"), ("1729072764329124", "job-a")]
+    (sent,) = adapter.requests
+    assert sent.method == "GET"
+    assert sent.url == BASE + "/mj/task/list"
+    assert sent.headers["mj-api-secret"] == "list-key"
+    assert sent.body == b""
+    assert metrics.metric_set["UpstreamSnapshotsRefused"]["Value"] == [1.0, 1.0]
+
+
+def test_recent_tasks_of_an_empty_list_is_empty() -> None:
+    assert client(RecordingAdapter([Reply.json([])])).recent_tasks() == []
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_recent_tasks_is_none_where_the_api_does_not_expose_it(status: int) -> None:
+    assert client(RecordingAdapter([Reply(status, b"<html>Not Found</html>")])).recent_tasks() is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (Reply(500, b""), "GET /mj/task/list answered HTTP 500"),
+        (Reply(401, b""), "GET /mj/task/list answered HTTP 401"),
+        (Reply(403, b""), "GET /mj/task/list answered HTTP 403"),
+        (Reply(200, b"<html>"), "GET /mj/task/list answered non-JSON"),
+        (Reply.json({"content": []}), "GET /mj/task/list did not return a list of tasks (it returned an object)"),
+        (requests.ReadTimeout("slow"), "GET /mj/task/list failed: ReadTimeout"),
+    ],
+)
+def test_recent_tasks_failures_raise_upstream_error(answer: Reply | Exception, fragment: str) -> None:
+    with pytest.raises(UpstreamError) as raised:
+        client(RecordingAdapter([answer])).recent_tasks()
+    assert fragment in str(raised.value)
+    assert BASE not in str(raised.value)

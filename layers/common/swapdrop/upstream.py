@@ -1,4 +1,4 @@
-"""The client of the Midjourney-proxy-style swap API: submit, fetch, list-by-condition.
+"""The client of the Midjourney-proxy-style swap API: submit, fetch, list-by-condition, list.
 
 Every answer the implementations and relays are seen to give is mapped onto three
 outcomes, so callers never read codes themselves:
@@ -8,6 +8,9 @@ outcomes, so callers never read codes themselves:
   HTTP 429 and 5xx, timeouts and connection errors;
 - Rejected: codes 4 (validation), 24 (banned), 3 (not found), HTTP 401, 403, 404,
   other 4xx, and codes we do not know (retrying an unknown answer helps no one).
+
+Answers to polls are parsed tolerantly (lenient_json, task_snapshot.parse_snapshot): one
+odd task in a list is skipped and counted, never a reason to drop the others.
 
 The request body is streamed: the two images are base64-encoded chunk by chunk as
 the socket takes them, so a submit of two 10 MiB images holds only the images.
@@ -23,14 +26,18 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from pydantic import ValidationError
 
+from swapdrop import lenient_json
 from swapdrop.config import AuthStyle
-from swapdrop.task_snapshot import TaskSnapshot
+from swapdrop.observability import logger, metrics
+from swapdrop.task_snapshot import SnapshotRefusal, TaskSnapshot, json_kind, parse_snapshot
 
 SWAP_PATH = "/mj/insight-face/swap"
 LIST_PATH = "/mj/task/list-by-condition"
 FETCH_PATH = "/mj/task/{task_id}/fetch"
+RECENT_PATH = "/mj/task/list"
+ANSWER_MAX_DEPTH = 512  # a whole list of snapshots; json.loads itself copes with ~1,000
+_NOT_EXPOSED = {404, 405, 501}
 CONNECT_TIMEOUT_SECONDS = 5.0
 LIST_BATCH_SIZE = 50
 _CHUNK = 3 * 16 * 1024  # a multiple of 3, so chunk encodings concatenate to the whole encoding
@@ -177,47 +184,71 @@ class UpstreamClient:
         return classify_submit_response(response.status_code, response.content)
 
     def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]:
-        """Snapshots of the given tasks (missing ones are simply absent)."""
+        """Snapshots of the given tasks (missing ones are simply absent; unusable ones skipped)."""
         snapshots: list[TaskSnapshot] = []
         for start in range(0, len(task_ids), LIST_BATCH_SIZE):
             batch = task_ids[start : start + LIST_BATCH_SIZE]
-            payload = self._get_json("POST", self._base + LIST_PATH, {"ids": batch})
-            if not isinstance(payload, list):
-                raise UpstreamError("list-by-condition did not return a list")
-            snapshots.extend(s for s in (_snapshot_or_none(item) for item in payload) if s is not None)
+            payload = self._json_answer(self._send("POST", LIST_PATH, {"ids": batch}), "POST", LIST_PATH)
+            snapshots.extend(_snapshots_of(payload, "POST", LIST_PATH))
         return snapshots
+
+    def recent_tasks(self) -> list[TaskSnapshot] | None:
+        """The latest 100 tasks, newest first (GET /mj/task/list), or None where the API does not expose it.
+
+        There is no server-side search by `state`: this is how a task created by a submit
+        whose answer was lost can still be found (by the snapshot's `state`, our job id).
+        """
+        response = self._send("GET", RECENT_PATH, None)
+        if response.status_code in _NOT_EXPOSED:
+            return None
+        return _snapshots_of(self._json_answer(response, "GET", RECENT_PATH), "GET", RECENT_PATH)
 
     def fetch_task(self, task_id: str) -> TaskSnapshot | None:
         """The task, or None when the upstream does not know it (midjourney-proxy answers an empty body)."""
-        payload = self._get_json(
-            "GET", self._base + FETCH_PATH.format(task_id=quote(task_id, safe="")), None, empty_is_none=True
-        )
-        return _snapshot_or_none(payload)
+        path = FETCH_PATH.format(task_id=quote(task_id, safe=""))
+        response = self._send("GET", path, None)
+        if response.status_code == 200 and not response.content.strip():
+            return None
+        snapshot = _parse_or_count(self._json_answer(response, "GET", path), "GET", path)
+        return snapshot if isinstance(snapshot, TaskSnapshot) else None
 
-    def _get_json(self, method: str, url: str, body: Any, empty_is_none: bool = False) -> Any:
+    def _send(self, method: str, path: str, body: Any) -> requests.Response:
         try:
-            response = self._session.request(
-                method, url, json=body, headers=self._headers(), timeout=self._timeout, allow_redirects=False
+            return self._session.request(
+                method,
+                self._base + path,
+                json=body,
+                headers=self._headers(),
+                timeout=self._timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as error:
-            raise UpstreamError(f"{method} {url.removeprefix(self._base)} failed: {type(error).__name__}") from None
+            raise UpstreamError(f"{method} {path} failed: {type(error).__name__}") from None
+
+    @staticmethod
+    def _json_answer(response: requests.Response, method: str, path: str) -> Any:
         if response.status_code != 200:
-            raise UpstreamError(f"{method} {url.removeprefix(self._base)} answered HTTP {response.status_code}")
-        if empty_is_none and not response.content.strip():
-            return None
+            raise UpstreamError(f"{method} {path} answered HTTP {response.status_code}")
         try:
-            return response.json()
-        except ValueError:
-            raise UpstreamError(f"{method} {url.removeprefix(self._base)} answered non-JSON") from None
+            return lenient_json.loads(response.content, "the answer", max_depth=ANSWER_MAX_DEPTH)
+        except lenient_json.JsonRefused as error:
+            raise UpstreamError(f"{method} {path} answered non-JSON: {error}") from None
 
 
-def _snapshot_or_none(item: Any) -> TaskSnapshot | None:
-    if not isinstance(item, dict):
-        return None
-    try:
-        return TaskSnapshot.model_validate(item)
-    except ValidationError:
-        return None
+def _snapshots_of(payload: Any, method: str, path: str) -> list[TaskSnapshot]:
+    """Every usable snapshot of a list answer; each unusable item is skipped, counted and logged."""
+    if not isinstance(payload, list):
+        raise UpstreamError(f"{method} {path} did not return a list of tasks (it returned {json_kind(payload)})")
+    parsed = (_parse_or_count(item, method, path) for item in payload)
+    return [snapshot for snapshot in parsed if isinstance(snapshot, TaskSnapshot)]
+
+
+def _parse_or_count(item: Any, method: str, path: str) -> TaskSnapshot | SnapshotRefusal:
+    snapshot = parse_snapshot(item)
+    if isinstance(snapshot, SnapshotRefusal):
+        metrics.add_metric(name="UpstreamSnapshotsRefused", unit="Count", value=1)
+        logger.warning("upstream snapshot skipped", extra={"answer": f"{method} {path}", "why": snapshot.reason[:500]})
+    return snapshot
 
 
 def classify_submit_response(status: int, body: bytes) -> SubmitOutcome:
