@@ -105,3 +105,10 @@ def test_flags_map_onto_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
         2048,
     )
     assert config_from_args(build_parser().parse_args(["--api-key", "flag"])).api_key == "flag"
+
+
+def test_task_list_and_drip_flags() -> None:
+    config = config_from_args(build_parser().parse_args(["--no-task-list", "--drip-length", "50"]))
+    assert (config.task_list, config.drip_length) == (False, 50)
+    default = config_from_args(build_parser().parse_args([]))
+    assert (default.task_list, default.drip_length) == (True, 1_000_000)
