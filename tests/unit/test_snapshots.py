@@ -102,31 +102,69 @@ def test_a_body_of_exactly_the_limit_is_accepted(live: World) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "error"),
+    ("raw", "message"),
     [
-        (b"not json at all", "body is not valid JSON"),
-        (b"\xff\xfe\x00garbage", "body is not valid JSON"),
-        (b"", "body is not valid JSON"),
-        (as_bytes({"id": TASK_ID, "progress": "10%"}), "status: Field required"),
-        (as_bytes({"id": TASK_ID, "status": "EXPLODED"}), "status: Input should be"),
-        (
-            as_bytes(snapshot_body("IN_PROGRESS", JOB_ID, "150%")),
-            "progress: Value error, progress must be between 0% and 100%",
-        ),
-        (
-            as_bytes(snapshot_body("IN_PROGRESS", JOB_ID, "abc")),
-            "progress: Value error, progress 'abc' is not a percentage",
-        ),
-        (as_bytes(["a", "list"]), "body: Input should be a valid dictionary"),
+        (b"not json at all", "body is not valid JSON (Expecting value at line 1 column 1)"),
+        (b"\xff\xfe\x00garbage", "body is not valid JSON (not UTF-8 text at byte 0)"),
+        (b"", "body is not valid JSON (Expecting value at line 1 column 1)"),
+        (b'{"id": "1", "status": "SUCCESS"', "body is not valid JSON (Expecting ',' delimiter at line 1 column 32)"),
+        (b"[" * 10_000 + b"]" * 10_000, "body nests deeper than 64 levels, far more than a task snapshot needs"),
+        (b'{"a":' * 10_000 + b"1" + b"}" * 10_000, "body nests deeper than 64 levels"),
+        (b"[" * 10_000, "body nests deeper than 64 levels"),
+        (as_bytes({"id": TASK_ID, "progress": "10%"}), "not a task snapshot: status: Field required"),
+        (as_bytes({"id": TASK_ID, "status": "EXPLODED"}), "not a task snapshot: status: Input should be"),
+        (as_bytes({"status": "SUCCESS"}), "not a task snapshot: id: Field required"),
+        (as_bytes({"id": 1.5, "status": "SUCCESS"}), "not a task snapshot: id: Value error, id must be text"),
+        (b'{"id": Infinity, "status": "SUCCESS"}', "not a task snapshot: id: Value error, id must be text"),
+        (as_bytes(["a", "list"]), "a task snapshot is a JSON object, not a list"),
+        (b"1e400", "a task snapshot is a JSON object, not a number"),
+        (b"NaN", "a task snapshot is a JSON object, not a number"),
+        (b"null", "a task snapshot is a JSON object, not null"),
     ],
 )
-def test_a_malformed_snapshot_is_a_400_with_a_readable_error(live: World, raw: bytes, error: str) -> None:
+def test_a_malformed_body_is_a_400_with_a_specific_message_and_no_write(live: World, raw: bytes, message: str) -> None:
     writes = len(live.jobs.writes)
     reply = live.receiver().receive(JOB_ID, TOKEN, raw)
     assert reply.status_code == 400
-    assert reply.body["message"] == "not a task snapshot"
-    assert any(e.startswith(error) for e in reply.body["errors"]), reply.body["errors"]
+    assert reply.body["message"].startswith(message), reply.body["message"]
+    assert reply.body["errors"]
     assert len(live.jobs.writes) == writes
+    assert stored(live).status is JobStatus.SUBMITTED
+    assert live.downloader.calls == []
+
+
+@pytest.mark.parametrize("progress", [b"1e400", b"Infinity", b"-Infinity", b"NaN", b"-1e400", b'"abc"', b"true"])
+def test_an_unreadable_progress_is_ignored_and_the_snapshot_still_applies(live: World, progress: bytes) -> None:
+    """The reported failure: OverflowError out of task_snapshot._progress for 1e400 and Infinity."""
+    raw = b'{"id": "%s", "status": "IN_PROGRESS", "state": "%s", "progress": %s}' % (
+        TASK_ID.encode(),
+        JOB_ID.encode(),
+        progress,
+    )
+    reply = live.receiver().receive(JOB_ID, TOKEN, raw)
+    assert reply.status_code == 200
+    assert reply.body == {"jobId": JOB_ID, "status": "IN_PROGRESS", "progress": 0, "changed": True}
+
+
+@pytest.mark.parametrize(("progress", "expected"), [("150%", 100), (-7, 0), (10**500, 100)])
+def test_an_out_of_range_progress_is_clamped(live: World, progress: object, expected: int) -> None:
+    reply = live.receiver().receive(JOB_ID, TOKEN, as_bytes(snapshot_body("IN_PROGRESS", JOB_ID, progress)))
+    assert reply.status_code == 200 and reply.body["progress"] == expected
+
+
+def test_an_infinite_progress_on_success_still_copies_the_result(live: World) -> None:
+    raw = success_body()[:-1] + b', "progress": 1e400}'
+    reply = live.receiver().receive(JOB_ID, TOKEN, raw)
+    assert reply.status_code == 200 and reply.body["status"] == "SUCCESS" and reply.body["progress"] == 100
+    assert stored(live).resultKey == RESULT
+
+
+def test_a_megabyte_fail_reason_is_truncated_not_refused_once_under_the_body_limit(live: World) -> None:
+    reason = "x" * (MAX_CALLBACK_BYTES - 1000)
+    reply = live.receiver().receive(JOB_ID, TOKEN, as_bytes(snapshot_body("FAILURE", JOB_ID, "", failReason=reason)))
+    assert reply.status_code == 200 and reply.body["status"] == "FAILURE"
+    job = stored(live)
+    assert job.failReason is not None and len(job.failReason) < 4200
 
 
 def test_a_snapshot_of_another_task_is_a_409(live: World) -> None:

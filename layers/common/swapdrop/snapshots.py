@@ -5,14 +5,12 @@ Both end in `SnapshotApplier.apply`, so a snapshot means the same whichever way 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
+from swapdrop import lenient_json
 from swapdrop import state_machine as sm
 from swapdrop.callback_token import is_valid
 from swapdrop.finishing import JobFinisher
@@ -20,7 +18,7 @@ from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
 from swapdrop.jobs import utc_now
 from swapdrop.observability import logger, metrics
-from swapdrop.task_snapshot import TaskSnapshot
+from swapdrop.task_snapshot import SnapshotRefusal, TaskSnapshot, parse_snapshot
 
 MAX_CALLBACK_BYTES = 256 * 1024
 
@@ -69,7 +67,12 @@ _FORBIDDEN = CallbackReply(403, {"message": "invalid or missing token"})
 
 
 class CallbackReceiver:
-    """The notifyHook endpoint's logic, independent of API Gateway's event shape."""
+    """The notifyHook endpoint's logic, independent of API Gateway's event shape.
+
+    Every body gets an answer: 413 over the size limit, 403 without a valid token, 400 for
+    a body that will not parse (bad UTF-8, bad JSON, nested deeper than 64) or is not a
+    usable snapshot, 409 for a snapshot the job refuses. Nothing is written for any of them.
+    """
 
     def __init__(self, jobs: JobStore, applier: SnapshotApplier, token_secret: Callable[[], str]) -> None:
         self._jobs = jobs
@@ -85,10 +88,11 @@ class CallbackReceiver:
             return _FORBIDDEN
         if self._jobs.get(job_id) is None:  # same answer as a bad token: no enumeration
             return _FORBIDDEN
-        try:
-            snapshot = TaskSnapshot.model_validate(json.loads(body))
-        except (ValueError, ValidationError) as error:
-            return CallbackReply(400, {"message": "not a task snapshot", "errors": _errors(error)})
+        snapshot = _snapshot_of(body)
+        if isinstance(snapshot, CallbackReply):
+            metrics.add_metric(name="CallbacksMalformed", unit="Count", value=1)
+            logger.warning("callback body refused", extra={"job_id": job_id, "why": snapshot.body["message"][:300]})
+            return snapshot
         decision = self._applier.apply(job_id, snapshot, via="callback")
         if decision.refusal:
             return CallbackReply(409, {"message": decision.refusal})
@@ -103,7 +107,13 @@ class CallbackReceiver:
         )
 
 
-def _errors(error: Exception) -> list[str]:
-    if isinstance(error, ValidationError):
-        return [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()][:10]
-    return ["body is not valid JSON"]
+def _snapshot_of(body: bytes) -> TaskSnapshot | CallbackReply:
+    """The body's snapshot, or the 400 that says why not (depth is checked before parsing)."""
+    try:
+        parsed = lenient_json.loads(body, "body", max_depth=lenient_json.MAX_DEPTH)
+    except lenient_json.JsonRefused as error:
+        return CallbackReply(400, {"message": str(error), "errors": [str(error)]})
+    snapshot = parse_snapshot(parsed)
+    if isinstance(snapshot, SnapshotRefusal):
+        return CallbackReply(400, {"message": snapshot.reason, "errors": list(snapshot.errors)})
+    return snapshot
