@@ -1,8 +1,13 @@
-"""CallbackFunction: the notifyHook. POST /callbacks/{jobId}?token=… with a task snapshot."""
+"""CallbackFunction: the notifyHook. POST /callbacks/{jobId}?token=… with a task snapshot.
+
+Whatever the body, the answer is a 4xx with a reason or the receiver's own answer, never a
+500: an unanswered or failed callback only makes relays that retry send it again.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -13,21 +18,37 @@ from swapdrop.observability import logger, metrics, tracer
 app = APIGatewayHttpResolver()
 
 
+class UnreadableBody(ValueError):
+    """The event's body cannot be turned into bytes (bad base64, not text)."""
+
+
 def raw_body(event: dict[str, Any]) -> bytes:
-    body = event.get("body") or ""
+    """The body's bytes as sent; text that is not valid Unicode stays invalid (the parser says so)."""
+    body = event.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise UnreadableBody("body is not text")
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
-    return body.encode()
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise UnreadableBody("body is marked base64-encoded but is not valid base64") from None
+    return body.encode("utf-8", "surrogatepass")
 
 
 @app.post("/callbacks/<job_id>")
 @tracer.capture_method
 def receive_callback(job_id: str) -> Response:
     event = app.current_event
+    try:
+        body = raw_body(event.raw_event)
+    except UnreadableBody as error:
+        return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
     reply = wiring.callback_receiver().receive(
         job_id=job_id,
         token=event.get_query_string_value("token"),
-        body=raw_body(event.raw_event),
+        body=body,
     )
     return Response(status_code=reply.status_code, content_type=content_types.APPLICATION_JSON, body=reply.body)
 
