@@ -19,6 +19,16 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _visibility_timeout(text: str) -> int:
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
+    if not 0 <= seconds <= 43200:
+        raise argparse.ArgumentTypeError(f"SQS allows 0 to 43200 seconds, got {seconds}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swapdrop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +59,13 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how often the reconciler runs (10; 0 disables it)",
     )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=_visibility_timeout,
+        default=20,
+        metavar="SECONDS",
+        help="the inbox queue's visibility timeout: a failed batch comes back after it (20; AWS uses the template's)",
+    )
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument(
         "--param",
@@ -68,6 +85,7 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         auth_style=args.auth_style,
         reconcile_interval=args.reconcile_interval,
         parameters=dict(args.param),
+        visibility_timeout=args.visibility_timeout,
     )
 
 

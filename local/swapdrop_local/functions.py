@@ -325,7 +325,8 @@ class LocalFunction:
             text = f"signal: {_SIGNAL_TEXT.get(number) or signal.Signals(number).name}"
         else:
             text = f"exit status {code}"
-        log.error("%s worker %d died during request %s (%s)", self.spec.name, worker.pid, request_id, text)
+        level = logging.INFO if self._closed.is_set() else logging.ERROR  # at shutdown we stop them ourselves
+        log.log(level, "%s worker %d died during request %s (%s)", self.spec.name, worker.pid, request_id, text)
         return FunctionError(EXIT_ERROR, f"RequestId: {request_id} Error: Runtime exited with error: {text}")
 
     def _receive(self, worker: _Worker, request_id: str, timeout: float) -> tuple[Any, ...] | None:

@@ -1,9 +1,12 @@
 """Lambda's SQS event source, locally: receive a batch, invoke the handler, honour
-partial batch failures (failed messages stay; their visibility is what the handler set)."""
+partial batch failures (failed messages stay; their visibility is what the handler set).
+A failed invocation (handler error, crashed or timed-out worker) deletes nothing: its
+messages come back after the queue's visibility timeout, and the poller says so."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 from swapdrop_local.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+log = logging.getLogger("swapdrop.local")
 
 
 @dataclass
@@ -73,7 +77,13 @@ class SqsEventSource:
         try:
             result = self._handler(event, context) or {}
             failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
-        except Exception:  # a crashed invocation: every message comes back after its visibility timeout
+        except Exception as exc:  # a failed invocation: every message comes back after its visibility timeout
+            log.warning(
+                "%s invocation failed (%s): %d message(s) stay in flight and come back after the visibility timeout",
+                self._function_name,
+                getattr(exc, "error_type", type(exc).__name__),
+                len(messages),
+            )
             return BatchResult(len(messages), len(messages))
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         if done:

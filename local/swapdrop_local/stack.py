@@ -1,9 +1,10 @@
 """`swapdrop local`: the whole stack on one machine.
 
 moto's server (S3, SQS, DynamoDB, Secrets Manager, EventBridge) with the template's
-resources; the swap API emulator (or another swap API); the functions in worker
-processes; Lambda's SQS event source with the template's batch size and maximum
-concurrency; an HTTP adapter for the HTTP API's routes; the reconciler on a schedule.
+resources; the swap API emulator (or another swap API); the functions in supervised
+worker processes (replaced when they crash or time out); Lambda's SQS event source with
+the template's batch size and maximum concurrency and a short local visibility timeout;
+an HTTP adapter for the HTTP API's routes; the reconciler on a schedule, on its own workers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from swapdrop_local.functions import LocalFunction, function_specs, layer_dirs
+from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.provision import LocalStack, local_client, provision
 from swapdrop_local.sqs_source import SqsEventSource
@@ -42,6 +43,17 @@ class StackOptions:
     poll_wait_seconds: int = 1
     function_environment: dict[str, str] = field(default_factory=dict)
     """Extra environment for every function (e.g. to quiet them)."""
+    visibility_timeout: int | None = 20
+    """The inbox queue's VisibilityTimeout, so a crashed invocation's messages come back
+    within a minute (the template's 1080 s is for AWS); None keeps the template's."""
+    max_workers: int = 4
+    """Local cap on a function's workers (its ReservedConcurrentExecutions, else the default)."""
+    throttle_wait_seconds: float = 10.0
+    """How long an HTTP invocation waits for a free worker before it answers 429."""
+
+
+DEFAULT_WORKERS = {"CallbackFunction": 4}
+"""Workers for a function without reserved concurrency (others get 1: the scheduled reconciler)."""
 
 
 class RunningStack:
@@ -92,15 +104,23 @@ class RunningStack:
         concurrency = options.submit_concurrency or int(
             submit_props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)
         )
+        if options.visibility_timeout is not None:
+            sqs = local_client("sqs", options.region, endpoint)
+            sqs.set_queue_attributes(
+                QueueUrl=self.stack.queue_url, Attributes={"VisibilityTimeout": str(options.visibility_timeout)}
+            )
         for name, spec in specs.items():
             environment = self._environment(endpoint, self.stack.environments[name])
-            workers = concurrency if name == "SubmitFunction" else 1
-            self.functions[name] = LocalFunction(spec, environment, layers, workers)
+            workers = concurrency if name == "SubmitFunction" else self._workers_for(spec)
+            self.functions[name] = LocalFunction(
+                spec, environment, layers, workers, throttle_wait=options.throttle_wait_seconds
+            )
         for name, spec in specs.items():
             for event in spec.events.values():
                 if event["Type"] == "HttpApi":
                     props = event["Properties"]
-                    routes.append(Route(props["Method"].upper(), props["Path"], self._lambda(name), name))
+                    timeout = int(props.get("TimeoutInMillis", 30000)) / 1000
+                    routes.append(Route(props["Method"].upper(), props["Path"], self._lambda(name), name, timeout))
         for function in self.functions.values():
             function.warm_up()
         batch_size = int(submit_props.get("BatchSize", 10))
@@ -108,7 +128,7 @@ class RunningStack:
             source = SqsEventSource(
                 local_client("sqs", options.region, endpoint),
                 self.stack.queue_url,
-                self._lambda("SubmitFunction"),
+                self._lambda("SubmitFunction", wait=specs["SubmitFunction"].timeout),
                 "SubmitFunction",
                 batch_size=batch_size,
                 function_timeout=specs["SubmitFunction"].timeout,
@@ -164,7 +184,9 @@ class RunningStack:
         return self.functions[function].invoke(event)
 
     def reconcile_now(self) -> Any:
-        return self.invoke("ReconcileFunction", _schedule_event(self.options.region))
+        """Run the reconciler now; like EventBridge, wait for a free worker rather than be throttled."""
+        function = self.functions["ReconcileFunction"]
+        return function.invoke(_schedule_event(self.options.region), wait=function.spec.timeout)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -189,9 +211,15 @@ class RunningStack:
             **self.options.function_environment,
         }
 
-    def _lambda(self, name: str):
+    def _workers_for(self, spec: FunctionSpec) -> int:
+        wanted = spec.reserved_concurrency or DEFAULT_WORKERS.get(spec.name, 1)
+        return max(1, min(self.options.max_workers, wanted))
+
+    def _lambda(self, name: str, wait: float | None = None):
+        """The function as a handler; `wait`: how long to wait for a free worker (None: throttle soon)."""
+
         def handler(event: dict[str, Any], _context: Any) -> Any:
-            return self.functions[name].invoke(event)
+            return self.functions[name].invoke(event, wait=wait)
 
         return handler
 
