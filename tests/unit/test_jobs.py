@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
-from swapdrop.jobs import OPEN_FLAG, Job, JobStatus, iso, parse_iso
+from swapdrop import state_machine as sm
+from swapdrop.jobs import COPY, MAX_HISTORY, OPEN_FLAG, Job, JobStatus, Transition, iso, parse_iso
+from swapdrop.result_download import DownloadedImage
+from swapdrop.upstream import Accepted
 
-from .builders import make_job
+from .builders import TASK_ID, make_job, snap, upload
+from .conftest import World
 
 FULL = make_job(
     jobId="j-full",
@@ -124,3 +129,87 @@ def test_status_ranks_order_the_life_of_a_job() -> None:
     assert ranks == sorted(ranks)
     assert len(set(ranks)) == 4
     assert JobStatus.FAILURE.rank == JobStatus.REJECTED.rank == JobStatus.SUCCESS.rank
+
+
+# --- what another code version wrote survives every update (issue 6, item 7) -----------------------
+
+FOREIGN = {"ownerId": "user-7", "ownerStatusShard": "user-7#OPEN#3", "notes": {"a": [1, 2]}}
+
+
+def _with_foreign(world: World, job: Job) -> None:
+    world.jobs.put(job)
+    world.jobs.items[job.jobId] |= FOREIGN
+
+
+def _assert_foreign_kept(world: World, job_id: str) -> None:
+    item = world.jobs.item(job_id)
+    assert {k: item.get(k) for k in FOREIGN} == FOREIGN
+
+
+def test_unknown_attributes_survive_every_kind_of_update(world: World, images: SimpleNamespace) -> None:
+    world.media.put("faces/alice.jpg", images.jpeg)
+    world.media.put("inbox/alice/a.jpg", images.png)
+    item = upload("inbox/alice/a.jpg")
+    _with_foreign(world, make_job(jobId=item.job_id, targetKey=item.key))
+    world.gateway.script(Accepted(TASK_ID, None, 1, ""))
+    writes = len(world.jobs.writes)
+    world.submitter().submit(item, 900)  # start attempt, note inputs, accept
+    _assert_foreign_kept(world, item.job_id)
+    world.applier().apply(item.job_id, snap("IN_PROGRESS", "40%"), via="callback")  # a snapshot
+    _assert_foreign_kept(world, item.job_id)
+    world.downloader.results["https://cdn/r.png"] = DownloadedImage(images.png, "png", "image/png")
+    world.applier().apply(item.job_id, snap("SUCCESS", "100%", imageUrl="https://cdn/r.png"), via="poll")
+    _assert_foreign_kept(world, item.job_id)  # terminal, result copied, event published
+    job = world.jobs.get(item.job_id)
+    assert job is not None and job.resultKey and not job.needs_attention and world.events.published
+    # start, inputs, accepted, progress, SUCCESS (+ copy claim), copied (+ event claim), published: as before claims
+    assert len(world.jobs.writes) - writes == 7
+    assert "openFlag" not in world.jobs.item(item.job_id)  # our own index key is derived, not kept
+
+    world.media.put("inbox/nobody/b.jpg", images.png)  # a rejection
+    rejected = upload("inbox/nobody/b.jpg")
+    _with_foreign(world, make_job(jobId=rejected.job_id, targetKey=rejected.key, face="nobody"))
+    assert world.submitter().submit(rejected, 900).outcome.value == "REJECTED"
+    _assert_foreign_kept(world, rejected.job_id)
+
+    old = iso(world.clock() - timedelta(hours=2))  # a time-out
+    _with_foreign(world, make_job(jobId="late", targetKey="inbox/alice/late.jpg", createdAt=old, updatedAt=old))
+    world.reconciler().run()
+    late = world.jobs.get("late")
+    assert late is not None and late.status is JobStatus.FAILURE
+    _assert_foreign_kept(world, "late")
+
+
+def test_an_item_written_before_deliveries_existed_reads_and_writes_back_compatibly() -> None:
+    old_item = {
+        "jobId": "j-old",
+        "status": "SUCCESS",
+        "bucket": "bkt",
+        "targetKey": "inbox/alice/x.jpg",
+        "createdAt": "2024-10-16T09:59:21.500Z",
+        "updatedAt": "2024-10-16T09:59:21.500Z",
+        "imageUrl": "https://cdn/r.png",
+        "resultCopyAttempts": Decimal(2),
+        "eventPending": True,
+        "openFlag": "OPEN",
+        "version": Decimal(4),
+    }
+    job = Job.from_item(old_item)
+    assert job.needs_result_copy and job.eventPending and job.resultCopyAttempts == 2
+    assert job.next_delivery == COPY and job.extra == {}
+    item = job.to_item()
+    assert item["eventPending"] is True and item["resultCopyAttempts"] == 2 and item["openFlag"] == OPEN_FLAG
+    assert item["deliveries"]["copy"]["state"] == "pending"
+
+
+def test_history_is_bounded_and_kept_in_the_item() -> None:
+    job = make_job(history=tuple(Transition(from_="A", to="B", at=f"t{i}", via="poll") for i in range(MAX_HISTORY)))
+    decision = sm.time_out(job, datetime(2024, 10, 16, 11, tzinfo=UTC), 60)
+    assert len(decision.job.history) == MAX_HISTORY
+    assert decision.job.history[-1].to_item() == {
+        "from": "PENDING",
+        "to": "FAILURE",
+        "at": "2024-10-16T11:00:00.000Z",
+        "via": "reconciler",
+    }
+    assert Job.from_item(decision.job.to_item()).history == decision.job.history

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from fakes import RecordingAdapter, session_with
+from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.jobs import Job, JobStatus, iso
 from swapdrop.reconciler import Reconciler
@@ -30,11 +32,10 @@ def seed(world: World, job_id: str, status: JobStatus, quiet_for: timedelta, age
         make_job(
             jobId=job_id,
             status=status,
-            targetKey=f"inbox/alice/{job_id}.jpg",
             createdAt=iso(now - age),
             updatedAt=iso(now - quiet_for),
             attempts=1,
-            **fields,
+            **({"targetKey": f"inbox/alice/{job_id}.jpg"} | fields),
         )
     )
 
@@ -299,3 +300,147 @@ def test_a_stale_index_entry_is_not_finished_twice(rich: World, monkeypatch: pyt
     report = rich.reconciler().run()
     assert rich.events.published == []
     assert report.examined == 1 and report.finished == 0
+
+
+# --- a submit whose answer was lost (issue 6, item 1) -------------------------------------------
+
+
+def test_an_overdue_pending_job_adopts_the_task_its_lost_submit_created(rich: World) -> None:
+    lost = seed(rich, "lost", JobStatus.PENDING, QUIET, OLD, leaseUntil=rich.clock.epoch - 60)
+    other = seed(rich, "other", JobStatus.PENDING, QUIET, OLD, leaseUntil=rich.clock.epoch - 60)
+    rich.poller.recent = [snap("SUCCESS", "100%", task_id="T-lost", state=lost.jobId, imageUrl=URL.format("a"))]
+
+    report = rich.reconciler().run()
+
+    assert rich.poller.recent_calls == 1, "one task listing per run, shared by every job"
+    done = rich.jobs.get(lost.jobId)
+    assert done is not None
+    assert (done.status, done.taskId, done.failReason) == (JobStatus.SUCCESS, "T-lost", None)
+    assert done.resultKey == "results/alice/lost.png" and not done.needs_attention
+    assert [(t.to, t.via) for t in done.history] == [("SUCCESS", "reconciler")]
+    assert [e.jobId for e in rich.events.published] == ["lost", "other"]
+    failed = rich.jobs.get(other.jobId)
+    assert failed is not None and failed.status is JobStatus.FAILURE
+    assert failed.failReason is not None and failed.failReason.endswith(sm.TASK_MAY_EXIST)
+    assert report.timed_out == 1 and report.updated == 1
+
+
+@pytest.mark.parametrize("listing", [None, UpstreamError("HTTP 502 from GET /mj/task/list")])
+def test_without_a_task_list_the_reason_says_a_task_may_exist(rich: World, listing: object) -> None:
+    seed(rich, "lost", JobStatus.PENDING, QUIET, OLD, submitInDoubt=True)
+    if isinstance(listing, BaseException):
+        rich.poller.error = listing
+    rich.reconciler().run()
+    job = rich.jobs.get("lost")
+    assert job is not None and job.status is JobStatus.FAILURE
+    assert job.failReason == (
+        "timed out: no result after 60 minutes (last status PENDING, no upstream task); "
+        "a submit was sent and its answer was lost; a task may exist upstream"
+    )
+
+
+def test_a_pending_job_whose_attempts_all_ended_cleanly_is_timed_out_plainly(rich: World) -> None:
+    seed(rich, "clean", JobStatus.PENDING, QUIET, OLD, lastError="HTTP 502")
+    rich.poller.recent = []
+    rich.reconciler().run()
+    job = rich.jobs.get("clean")
+    assert job is not None
+    assert job.failReason == "timed out: no result after 60 minutes (last status PENDING, no upstream task)"
+
+
+# --- the outbox: claims make racing finishers do the work once (issue 6, item 6) -------------------
+
+
+class Interleaving:
+    """A downloader that lets a second finisher run while the first one is copying."""
+
+    def __init__(self, inner: object, meanwhile: list) -> None:
+        self._inner = inner
+        self.meanwhile = meanwhile
+
+    def download(self, url: str) -> DownloadedImage:
+        while self.meanwhile:
+            self.meanwhile.pop(0)()
+        return self._inner.download(url)  # type: ignore[attr-defined]
+
+
+def test_a_callback_and_the_reconciler_finishing_one_job_copy_and_publish_once(rich: World) -> None:
+    seed(rich, "race", JobStatus.IN_PROGRESS, QUIET, YOUNG, taskId="T-race", progress=50)
+    success = snap("SUCCESS", "100%", task_id="T-race", imageUrl=URL.format("a"))
+    rich.poller.snapshots["T-race"] = success
+    meanwhile: list = []
+    rich.downloader = Interleaving(rich.downloader, meanwhile)  # type: ignore[assignment]
+    # The callback wins the terminal transition; while it copies, the reconciler polls the same task.
+    meanwhile.append(lambda: rich.reconciler(quiet_seconds=0).run())
+    rich.applier().apply("race", success, via="callback")
+    assert len(rich.media.writes) == 1
+    assert len(rich.events.published) == 1
+    job = rich.jobs.get("race")
+    assert job is not None and not job.needs_attention and job.resultVersionId == "v1"
+    assert [(t.to, t.via) for t in job.history] == [("SUCCESS", "callback")]
+
+
+def test_a_stale_finisher_finds_the_entry_claimed_and_leaves_it(rich: World) -> None:
+    seed(rich, "stale", JobStatus.SUCCESS, QUIET, YOUNG, taskId="T", imageUrl=URL.format("b"), eventPending=True)
+    stale = rich.jobs.get("stale")
+    assert stale is not None and stale.needs_result_copy
+    meanwhile: list = []
+    rich.downloader = Interleaving(rich.downloader, meanwhile)  # type: ignore[assignment]
+    meanwhile.append(lambda: rich.finisher.finish(stale))  # read before the claim, runs after it
+    rich.finisher.finish(stale)
+    assert len(rich.media.writes) == 1 and len(rich.events.published) == 1
+    assert len(rich.downloader.meanwhile) == 0
+
+
+def test_a_crashed_claim_is_taken_over_once_its_lease_runs_out(rich: World) -> None:
+    seed(rich, "crashed", JobStatus.SUCCESS, QUIET, YOUNG, taskId="T", imageUrl=URL.format("c"), eventPending=True)
+    claim = sm.claim_delivery(rich.jobs.get("crashed"), rich.clock(), "copy")  # type: ignore[arg-type]
+    rich.jobs.put(dataclasses.replace(claim.job, updatedAt=ago(rich, minutes=5)))  # and then the holder died
+    rich.reconciler().run()
+    assert rich.media.writes == [], "the claim is still held"
+    rich.clock.advance(seconds=sm.DELIVERY_LEASE_SECONDS)
+    rich.reconciler(quiet_seconds=0).run()
+    job = rich.jobs.get("crashed")
+    assert job is not None and job.resultKey and not job.needs_attention
+    assert job.resultCopyAttempts == 2 and len(rich.events.published) == 1
+
+
+# --- re-uploads of one target: an older result never replaces a newer one (issue 6, item 7) ---------
+
+
+def test_an_older_upload_finishing_last_does_not_replace_the_newer_result(rich: World, images: SimpleNamespace) -> None:
+    key = "inbox/alice/same.jpg"
+    for name, sequencer in (("older", "0A"), ("newer", "0B")):
+        seed(
+            rich,
+            name,
+            JobStatus.IN_PROGRESS,
+            QUIET,
+            YOUNG,
+            taskId=f"T-{name}",
+            targetKey=key,
+            targetSequencer=sequencer,
+        )
+    rich.downloader.results[URL.format("newer")] = DownloadedImage(images.webp, "png", "image/png")
+    rich.applier().apply("newer", snap("SUCCESS", "100%", task_id="T-newer", imageUrl=URL.format("newer")), "poll")
+    rich.applier().apply("older", snap("SUCCESS", "100%", task_id="T-older", imageUrl=URL.format("a")), "poll")
+    assert rich.media.objects["results/alice/same.png"] == images.webp
+    older, newer = rich.jobs.get("older"), rich.jobs.get("newer")
+    assert newer is not None and newer.resultKey == "results/alice/same.png" and newer.resultVersionId == "v1"
+    assert older is not None and older.status is JobStatus.SUCCESS
+    assert older.resultKey is None and older.resultVersionId is None and not older.needs_attention
+    assert (
+        older.resultCopyError is not None and "superseded by a newer upload of the same target" in older.resultCopyError
+    )
+    assert sorted(e.jobId for e in rich.events.published) == ["newer", "older"]
+
+
+def test_a_newer_upload_finishing_last_replaces_the_older_result(rich: World, images: SimpleNamespace) -> None:
+    key = "inbox/alice/same.jpg"
+    for name, at in (("older", "2024-10-16T09:00:00Z"), ("newer", "2024-10-16T09:00:05Z")):
+        seed(rich, name, JobStatus.IN_PROGRESS, QUIET, YOUNG, taskId=f"T-{name}", targetKey=key, targetEventTime=at)
+    rich.downloader.results[URL.format("newer")] = DownloadedImage(images.webp, "png", "image/png")
+    rich.applier().apply("older", snap("SUCCESS", "100%", task_id="T-older", imageUrl=URL.format("a")), "poll")
+    rich.applier().apply("newer", snap("SUCCESS", "100%", task_id="T-newer", imageUrl=URL.format("newer")), "poll")
+    assert rich.media.objects["results/alice/same.png"] == images.webp
+    assert rich.jobs.get("newer").resultVersionId == "v2"  # type: ignore[union-attr]

@@ -190,6 +190,59 @@ def test_any_delivery_order_ends_in_success_and_never_moves_back(order: tuple[in
     assert job.status is JobStatus.SUCCESS
     assert job.progress == 100
     assert job.imageUrl == "https://cdn.example/r.png"
+    assert_history_moves_forward(job)
+
+
+def assert_history_moves_forward(job: Job) -> None:
+    """The chaos suite's invariant, on the record itself: each step leaves where the last one ended,
+    to a higher rank, and nothing follows a terminal status."""
+    steps = job.history
+    assert steps, "a job that changed status has a history"
+    for earlier, later in itertools.pairwise(steps):
+        assert later.from_ == earlier.to
+        assert later.at >= earlier.at
+    for step in steps:
+        assert JobStatus(step.to).rank > JobStatus(step.from_).rank
+        assert step.via in {"submit", "callback", "poll", "api", "reconciler"}
+    assert steps[-1].to == job.status.value
+
+
+def test_every_path_records_its_status_changes_with_where_they_came_from() -> None:
+    lease = int(NOW.timestamp()) + 900
+    job = sm.start_attempt(make_job(), NOW, lease).job
+    job = sm.record_accepted(job, NOW, TASK_ID, 2).job
+    job = sm.apply_snapshot(job, LATER, snap("IN_PROGRESS", "10%"), via="poll").job
+    job = sm.apply_snapshot(job, LATER, snap("SUCCESS", "100%", imageUrl="https://x/r.png"), via="callback").job
+    assert [(t.from_, t.to, t.via) for t in job.history] == [
+        ("PENDING", "SUBMITTED", "submit"),
+        ("SUBMITTED", "IN_PROGRESS", "poll"),
+        ("IN_PROGRESS", "SUCCESS", "callback"),
+    ]
+    assert_history_moves_forward(job)
+    for final in (
+        sm.reject(make_job(), NOW, "bad").job,
+        sm.time_out(make_job(), NOW, 60).job,
+        sm.record_final_failure(make_job(), NOW, "code 24").job,
+    ):
+        assert_history_moves_forward(final)
+        assert len(final.history) == 1
+    assert sm.time_out(make_job(), NOW, 60).job.history[0].via == "reconciler"
+
+
+def test_a_status_change_without_a_known_via_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="via"):
+        sm.apply_snapshot(submitted(), NOW, snap("IN_PROGRESS", "1%"), via="carrier pigeon")
+
+
+def test_the_terminal_transition_opens_the_outbox_and_hands_its_writer_the_first_claim() -> None:
+    decision = sm.apply_snapshot(submitted(), NOW, snap("SUCCESS", "100%", imageUrl="https://x/r.png"))
+    assert decision.became_terminal and decision.claimed == COPY
+    assert list(decision.job.deliveries) == [COPY, EVENT]
+    assert decision.job.deliveries[COPY].claimUntil == int(NOW.timestamp()) + sm.DELIVERY_LEASE_SECONDS
+    assert sm.claim_delivery(decision.job, LATER, COPY).claimed is None  # a second claimer is refused
+    assert sm.claim_delivery(decision.job, LATER, EVENT).claimed is None  # not its turn yet
+    failed = sm.apply_snapshot(submitted(), NOW, snap("FAILURE", "", failReason="x"))
+    assert failed.claimed == EVENT and list(failed.job.deliveries) == [EVENT]
 
 
 # --- the submitter's facts --------------------------------------------------------------------

@@ -476,3 +476,74 @@ def test_a_version_deleted_since_the_event_is_rejected(seeded: World) -> None:
     result = seeded.submitter().submit(item, LEASE)
     assert result.outcome is Outcome.REJECTED
     assert result.detail == f"the target '{TARGET_KEY}' no longer exists"
+
+
+# --- a worker that dies between sending and recording (issue 6, item 1) ---------------------------
+
+
+class WorkerKilled(BaseException):
+    """A SIGKILL as the submitter sees it: nothing after this line runs, no lease is released."""
+
+
+def test_a_worker_killed_after_sending_is_not_submitted_twice(seeded: World) -> None:
+    item = the_upload()
+    submitter = seeded.submitter()
+
+    def killed(_request: object) -> None:
+        raise WorkerKilled
+
+    seeded.gateway.during_submit = killed
+    with pytest.raises(WorkerKilled):
+        submitter.submit(item, LEASE)
+    seeded.gateway.during_submit = None
+    # The swap went out and the upstream created its task; nobody recorded it.
+    seeded.gateway.recent = [snap("IN_PROGRESS", "20%", task_id="T-other"), snap("SUBMITTED", "0%", state=item.job_id)]
+    seeded.clock.advance(seconds=LEASE + 1)  # SQS redelivers once the visibility timeout runs out
+    again = submitter.submit(item, LEASE)
+    assert again.outcome is Outcome.SUBMITTED and again.detail == TASK_ID
+    assert len(seeded.gateway.requests) == 1, "the redelivery adopted the task rather than sending again"
+    assert seeded.gateway.recent_calls == 1
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None
+    assert (job.status, job.taskId, job.leaseUntil, job.attempts) == (JobStatus.SUBMITTED, TASK_ID, None, 2)
+    assert [(t.from_, t.to, t.via) for t in job.history] == [("PENDING", "SUBMITTED", "submit")]
+
+
+def test_a_lost_answer_whose_task_is_not_listed_is_sent_again(seeded: World) -> None:
+    seeded.gateway.script(Retryable("read timeout", maybe_accepted=True), Accepted(TASK_ID, None, 1, ""))
+    item = the_upload()
+    submitter = seeded.submitter()
+    assert submitter.submit(item, LEASE).outcome is Outcome.RETRY_LATER
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None and job.submitInDoubt
+    seeded.gateway.recent = []  # the task list exists, and has no task of ours
+    assert submitter.submit(item, LEASE).outcome is Outcome.SUBMITTED
+    assert seeded.gateway.recent_calls == 1 and len(seeded.gateway.requests) == 2
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None and job.status is JobStatus.SUBMITTED and not job.submitInDoubt
+
+
+def test_an_error_while_sending_leaves_the_attempt_in_doubt(seeded: World) -> None:
+    seeded.gateway.script(ConnectionResetError("reset mid-body"))
+    item = the_upload()
+    with pytest.raises(ConnectionResetError):
+        seeded.submitter().submit(item, LEASE)
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None and job.leaseUntil is None and job.submitInDoubt
+
+
+def test_a_clean_attempt_costs_no_task_list_lookup(seeded: World) -> None:
+    seeded.gateway.script(Retryable("HTTP 502"), Accepted(TASK_ID, None, 1, ""))
+    submitter = seeded.submitter()
+    submitter.submit(the_upload(), LEASE)
+    submitter.submit(the_upload(), LEASE)
+    assert seeded.gateway.recent_calls == 0
+
+
+def test_the_claim_records_the_targets_order_for_the_result(seeded: World) -> None:
+    item = Upload(BUCKET, TARGET_KEY, "00670F8E19D1F5E2A1", fallback_identity='"e1"@2024-10-16T09:59:21+00:00')
+    seeded.gateway.script(Accepted(TASK_ID, None, 1, ""))
+    seeded.submitter().submit(item, LEASE)
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None
+    assert (job.targetSequencer, job.targetEventTime) == ("00670F8E19D1F5E2A1", "2024-10-16T09:59:21+00:00")

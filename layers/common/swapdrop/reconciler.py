@@ -2,7 +2,9 @@
 
 For every job the sparse OpenJobs index holds that has had no news for a while:
 - terminal jobs with work left: copy the result, publish the event;
-- jobs past the job timeout: fail them, so no job stays open forever;
+- jobs past the job timeout: fail them, so no job stays open forever; but first, a
+  PENDING job whose submit may have been sent (its answer lost) is looked for in the
+  swap API's task list (by `state`, our job id) and its task adopted when found;
 - jobs with an upstream task: poll list-by-condition and apply the snapshots
   exactly as a callback would (same SnapshotApplier).
 """
@@ -18,15 +20,31 @@ from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
-from swapdrop.jobs import Job, iso, parse_iso, utc_now
+from swapdrop.jobs import Job, JobStatus, iso, parse_iso, utc_now
 from swapdrop.observability import logger, metrics
 from swapdrop.snapshots import SnapshotApplier
 from swapdrop.task_snapshot import TaskSnapshot
 from swapdrop.upstream import UpstreamError
 
 
-class TaskPoller(Protocol):
+class TaskFinder(Protocol):
+    def recent_tasks(self) -> list[TaskSnapshot] | None:
+        """The swap API's latest tasks, newest first; None when the API has no task list."""
+
+
+class TaskPoller(TaskFinder, Protocol):
     def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]: ...
+
+
+def find_task_of(finder: TaskFinder, job_id: str) -> tuple[TaskSnapshot | None, str | None]:
+    """The newest listed task whose `state` names the job, and why none could be looked for (or None)."""
+    try:
+        recent = finder.recent_tasks()
+    except UpstreamError as error:
+        return None, f"the task list failed: {error}"
+    if recent is None:
+        return None, "the swap API has no task list"
+    return next((task for task in recent if task.state == job_id), None), None
 
 
 @dataclass(slots=True)
@@ -36,6 +54,7 @@ class ReconcileReport:
     timed_out: int = 0
     polled: int = 0
     updated: int = 0
+    """Jobs changed by a polled snapshot, or by adopting a lost submit's task from the task list."""
     errors: int = 0
     poll_error: str | None = None
 
@@ -59,10 +78,13 @@ class Reconciler:
         self._timeout_minutes = job_timeout_minutes
         self._quiet = timedelta(seconds=quiet_seconds)
         self._clock = clock
+        self._recent: list[TaskSnapshot] | None = None
+        self._recent_read = False
 
     def run(self, max_jobs: int = 5000) -> ReconcileReport:
         report = ReconcileReport()
         now = self._clock()
+        self._recent, self._recent_read = None, False
         to_poll: list[Job] = []
         for job in self._jobs.open_jobs(updated_before=iso(now - self._quiet)):
             if report.examined >= max_jobs:
@@ -94,10 +116,38 @@ class Reconciler:
                 self._finisher.finish(current)
                 report.finished += 1
         elif self._overdue(job, now):
-            self._time_out(job, report)
+            if job.status is JobStatus.PENDING and job.attempts > 0:
+                adopted = self._adopt(job, report)
+                if adopted is not None and (adopted.status.is_terminal or adopted.taskId is not None):
+                    if not adopted.status.is_terminal:
+                        self._time_out(adopted, report)
+                    return
+            self._time_out(job, report, task_may_exist=sm.submit_in_doubt(job))
 
-    def _time_out(self, job: Job, report: ReconcileReport) -> None:
-        decision = update_job(self._jobs, job.jobId, lambda j: sm.time_out(j, self._clock(), self._timeout_minutes))
+    def _adopt(self, job: Job, report: ReconcileReport) -> Job | None:
+        """The task a lost submit answer may have created, adopted as a callback would; None if not found."""
+        if not self._recent_read:  # one listing per run, shared by every job that needs it
+            self._recent_read = True
+            try:
+                self._recent = self._poller.recent_tasks()
+            except UpstreamError as error:
+                logger.warning("listing recent tasks failed", extra={"error": str(error)})
+        task = next((t for t in self._recent or () if t.state == job.jobId), None)
+        if task is None:
+            return None
+        decision = self._applier.apply(job.jobId, task, via="reconciler")
+        if decision.refusal is None:
+            report.updated += 1
+            metrics.add_metric(name="TasksAdopted", unit="Count", value=1)
+            logger.info("adopted an upstream task of a lost submit", extra={"job_id": job.jobId, "task_id": task.id})
+        return decision.job
+
+    def _time_out(self, job: Job, report: ReconcileReport, task_may_exist: bool = False) -> None:
+        decision = update_job(
+            self._jobs,
+            job.jobId,
+            lambda j: sm.time_out(j, self._clock(), self._timeout_minutes, task_may_exist, via="reconciler"),
+        )
         if decision.became_terminal:
             report.timed_out += 1
             metrics.add_metric(name="JobsTimedOut", unit="Count", value=1)

@@ -5,11 +5,13 @@
 3. Check the inputs; anything wrong ends the job REJECTED with a reason, never sent upstream.
 4. Submit, and record what the upstream said: SUBMITTED, retry later, or FAILURE.
 
-A submit that times out after the request was sent may have created an upstream
-task. We retry it (the job would otherwise be lost), and the job follows only one
-task: whichever is recorded first (by our submit's answer or by that task's own
+A submit that times out after the request was sent, or whose worker died before
+recording the answer, may have created an upstream task. The job remembers that
+(`submitInDoubt`, or a lease left behind with no outcome), and the next attempt first
+looks for that task in the swap API's task list (by `state`, our job id) and adopts it.
+Only where the task cannot be found is the swap sent again; the job then follows only
+one task: whichever is recorded first (by our submit's answer or by that task's own
 callback, which carries our job id and token); snapshots of the other are refused.
-The cost is at most one extra upstream swap, never a second result.
 """
 
 from __future__ import annotations
@@ -41,14 +43,22 @@ from swapdrop.layout import (
 )
 from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
 from swapdrop.observability import logger, metrics
+from swapdrop.reconciler import TaskFinder, find_task_of
+from swapdrop.snapshots import SnapshotApplier
 from swapdrop.upstream import Accepted, Rejected, Retryable, SubmitOutcome, SwapImage, SwapRequest
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 
 
-class SwapGateway(Protocol):
+class SwapGateway(TaskFinder, Protocol):
     def submit_swap(self, request: SwapRequest) -> SubmitOutcome: ...
+
+
+@dataclass(slots=True)
+class _Flight:
+    sent: bool = False
+    """The swap request has started to go out: from here on a task may exist upstream."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,12 @@ class Upload:
     @property
     def job_id(self) -> str:
         return job_id_for(self.bucket, self.key, self.version_id or self.sequencer or self.fallback_identity)
+
+    @property
+    def event_time(self) -> str | None:
+        """The S3 event's time (orders two uploads of one key when there is no sequencer)."""
+        _, at, moment = self.fallback_identity.rpartition("@")
+        return moment if at and moment else None
 
 
 class Outcome(StrEnum):
@@ -120,6 +136,7 @@ class Submitter:
         self._callback_secret = callback_secret
         self._policy = policy
         self._clock = clock
+        self._applier = SnapshotApplier(jobs, finisher, clock=clock)
 
     def submit(self, upload: Upload, lease_seconds: int) -> SubmitResult:
         job_id = upload.job_id
@@ -130,11 +147,27 @@ class Submitter:
             metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
             logger.info("duplicate delivery ignored", extra={"job_id": job_id, "why": taken.refusal})
             return SubmitResult(job_id, Outcome.DUPLICATE, taken.refusal or "")
+        flight = _Flight()
         try:
-            return self._attempt(taken.job, upload)
+            if taken.in_doubt and (adopted := self._adopt_lost_task(job_id)) is not None:
+                return adopted
+            return self._attempt(taken.job, upload, flight)
         except Exception as error:
-            self._release(job_id, f"internal error ({type(error).__name__}); will retry")
+            self._release(job_id, f"internal error ({type(error).__name__}); will retry", in_doubt=flight.sent)
             raise
+
+    def _adopt_lost_task(self, job_id: str) -> SubmitResult | None:
+        """An earlier attempt may have sent the swap and died before recording it: find its task."""
+        task, why_not = find_task_of(self._upstream, job_id)
+        if task is None:
+            logger.info("no upstream task found for an earlier attempt", extra={"job_id": job_id, "why": why_not})
+            return None
+        decision = self._applier.apply(job_id, task, via="submit")
+        if decision.refusal is not None:
+            return None
+        metrics.add_metric(name="TasksAdopted", unit="Count", value=1)
+        logger.info("adopted the task of an earlier attempt", extra={"job_id": job_id, "task_id": task.id})
+        return SubmitResult(job_id, Outcome.SUBMITTED, task.id)
 
     def _claim(self, upload: Upload, job_id: str) -> None:
         stamp = iso(self._clock())
@@ -149,6 +182,8 @@ class Submitter:
                 bucket=upload.bucket,
                 targetKey=upload.key,
                 targetVersionId=upload.version_id,
+                targetSequencer=upload.sequencer,
+                targetEventTime=upload.event_time,
                 face=face,
                 createdAt=stamp,
                 updatedAt=stamp,
@@ -158,17 +193,18 @@ class Submitter:
             metrics.add_metric(name="JobsCreated", unit="Count", value=1)
             logger.info("job created", extra={"job_id": job_id, "target_key": printable(upload.key)})
 
-    def _release(self, job_id: str, error: str) -> None:
+    def _release(self, job_id: str, error: str, in_doubt: bool) -> None:
         try:
-            update_job(self._jobs, job_id, lambda j: sm.release_attempt(j, self._clock(), error))
+            update_job(self._jobs, job_id, lambda j: sm.release_attempt(j, self._clock(), error, in_doubt))
         except Exception:  # the lease then simply expires
             logger.exception("could not release the job", extra={"job_id": job_id})
 
-    def _attempt(self, job: Job, upload: Upload) -> SubmitResult:
+    def _attempt(self, job: Job, upload: Upload, flight: _Flight) -> SubmitResult:
         try:
             request = self._build_request(job, upload)
         except _Rejection as rejection:
             return self._reject(job.jobId, str(rejection))
+        flight.sent = True
         outcome = self._upstream.submit_swap(request)
         match outcome:
             case Accepted(task_id=task_id, queue_position=position):
@@ -262,7 +298,7 @@ class Submitter:
         decision = update_job(
             self._jobs,
             job_id,
-            lambda j: sm.record_retryable_failure(j, self._clock(), reason, self._policy.max_attempts),
+            lambda j: sm.record_retryable_failure(j, self._clock(), reason, self._policy.max_attempts, maybe_accepted),
         )
         if maybe_accepted:
             metrics.add_metric(name="AmbiguousSubmits", unit="Count", value=1)
