@@ -64,3 +64,23 @@ def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(moto_endpoin
     assert source.poll_once().received == 0, "after maxReceiveCount receives the message is gone from the queue"
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert [m["Body"] for m in dead] == ["poison"]
+
+
+def test_a_failed_invocation_is_logged_and_its_messages_come_back(moto_endpoint: str, monkeypatch, caplog) -> None:
+    from swapdrop_local.functions import FunctionError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
+    caplog.set_level("WARNING", logger="swapdrop.local")
+    sqs, queue, _ = _queues(moto_endpoint)
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=queue, MessageBody=body)
+
+    def died(event: dict, _context: object) -> dict:
+        raise FunctionError("Runtime.ExitError", "RequestId: r Error: Runtime exited with error: signal: killed")
+
+    source = SqsEventSource(sqs, queue, died, "SubmitFunction", batch_size=10)
+    assert source.poll_once().failed == 2
+    assert "SubmitFunction invocation failed (Runtime.ExitError): 2 message(s) stay in flight" in caplog.text
+    again = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in again) == ["a", "b"], "nothing was deleted"
