@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export PATH := $(dir $(PYTHON313)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help python venv tools scan-tools lint unit integration test build bench local demo clean
+.PHONY: help python venv tools scan-tools lint unit integration test build bench chaos local demo clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ test: lint venv tools ## lint + the whole pytest suite (unit, integration on mot
 bench: venv ## benchmarks, each a side-by-side ratio measured in one run
 	$(PY) bench/bench_submit_body.py
 	$(PY) bench/bench_open_jobs_index.py
+
+chaos: venv ## the chaos suite at full size: crashes, hostile input, a misbehaving swap API; prints its table (out/chaos/)
+	$(PY) -m swapdrop_local.chaos --size full --out out/chaos $(ARGS)
 
 local: venv ## run the whole stack on this machine (Ctrl-C stops it); endpoints in out/local.json
 	$(VENV)/bin/swapdrop local --info-file out/local.json $(ARGS)
