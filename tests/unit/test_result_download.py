@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
 from fakes import RecordedRequest, RecordingAdapter, Reply, TrackingStream, session_with
-from swapdrop.result_download import MAX_REDIRECTS, DownloadRefused, ResultDownloader
+from swapdrop.result_download import DEFAULT_BUDGET_SECONDS, MAX_REDIRECTS, DownloadRefused, ResultDownloader
 
 PUBLIC = "93.184.215.14"
 
@@ -280,3 +282,114 @@ def test_a_host_name_the_resolver_cannot_even_encode_is_a_refusal() -> None:
         ResultDownloader(max_bytes=1000, session=session_with(adapter), resolver=resolver).download(
             "https://" + "a" * 64 + ".example/r.png"
         )
+
+
+# --- the total time budget --------------------------------------------------------------------------
+
+
+class FakeMonotonic:
+    """time.monotonic that only moves when something 'takes time'."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class DrippingStream(io.BytesIO):
+    """A body that hands out one byte per read, each read taking `seconds` on the fake clock."""
+
+    def __init__(self, data: bytes, clock: FakeMonotonic, seconds: float) -> None:
+        super().__init__(data)
+        self.clock, self.seconds, self.reads = clock, seconds, 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        self.clock.now += self.seconds
+        return super().read(1)
+
+
+def budgeted(adapter: RecordingAdapter, clock: FakeMonotonic, budget: float = 20.0) -> ResultDownloader:
+    return ResultDownloader(
+        max_bytes=2_000_000,
+        timeout_seconds=15,
+        session=session_with(adapter),
+        resolver=FakeResolver(),
+        budget_seconds=budget,
+        clock=clock,
+    )
+
+
+def test_a_dripping_body_is_cut_off_at_the_budget() -> None:
+    """The reported failure: one byte every 3 s with Content-Length 1,000,000 held the callback 60+ s."""
+    clock = FakeMonotonic()
+    streams: list[DrippingStream] = []
+
+    def drip(request: RecordedRequest) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        response.headers["Content-Length"] = "1000000"
+        response.raw = DrippingStream(b"\x89PNG" + b"\x00" * 999_996, clock, seconds=3.0)
+        streams.append(response.raw)
+        response.url = request.url
+        return response
+
+    started = clock.now
+    with pytest.raises(DownloadRefused) as raised:
+        budgeted(RecordingAdapter(drip), clock).download("https://cdn.example/r.png")
+    assert str(raised.value) == "the result download took longer than 20 s (its total time budget) and was cut off"
+    (stream,) = streams
+    assert stream.reads == 7  # 7 reads x 3 s = 21 s: the 8th is never started
+    assert clock.now - started == 21.0
+
+
+def test_each_request_gets_only_what_is_left_of_the_budget(images: SimpleNamespace) -> None:
+    clock = FakeMonotonic()
+    replies = iter([redirect("https://cdn.example/b"), image_reply(images.png)])
+
+    def slow_hop(request: RecordedRequest) -> Reply:
+        reply = next(replies)
+        clock.now += 17.5 if reply.status == 302 else 0.5
+        return reply
+
+    adapter = RecordingAdapter(slow_hop)
+    assert budgeted(adapter, clock).download("https://cdn.example/a").extension == "png"
+    assert [r.timeout for r in adapter.requests] == [(5.0, 15), (2.5, 2.5)]
+
+
+def test_redirects_that_use_up_the_budget_are_cut_off() -> None:
+    clock = FakeMonotonic()
+
+    def slow_redirect(request: RecordedRequest) -> Reply:
+        clock.now += 11
+        return redirect("https://cdn.example/next")
+
+    adapter = RecordingAdapter(slow_redirect)
+    with pytest.raises(DownloadRefused, match="took longer than 20 s"):
+        budgeted(adapter, clock).download("https://cdn.example/start")
+    assert len(adapter.requests) == 2  # the third hop is never requested
+
+
+def test_a_timeout_that_runs_into_the_deadline_says_so() -> None:
+    clock = FakeMonotonic()
+
+    def hangs(request: RecordedRequest) -> BaseException:
+        clock.now += 20
+        return requests.ReadTimeout("read timed out")
+
+    with pytest.raises(DownloadRefused, match="took longer than 20 s"):
+        budgeted(RecordingAdapter(hangs), clock).download("https://cdn.example/r.png")
+
+
+def test_a_short_timeout_well_inside_the_budget_keeps_its_own_reason() -> None:
+    clock = FakeMonotonic()
+    with pytest.raises(DownloadRefused, match=r"could not fetch the result image \(ConnectTimeout\)"):
+        budgeted(RecordingAdapter([requests.ConnectTimeout()]), clock).download("https://cdn.example/r.png")
+
+
+def test_the_default_budget_fits_inside_the_callback_functions_timeout() -> None:
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    callback = template[template.index("  CallbackFunction:") :]
+    timeout = int(callback[callback.index("Timeout:") :].split()[1])
+    assert timeout >= DEFAULT_BUDGET_SECONDS + 5  # room left for the S3 write and the job update
