@@ -1,9 +1,21 @@
-"""Is this upload an image the swap API can take? Decided by content, never by file name."""
+"""Is this upload an image the swap API can take? Decided by content, never by file name.
+
+A header that decodes is not enough: a JPEG cut in half still has a perfect header, and the
+swap API (paid) then fails to decode it. So after the header and the pixel limit, the image
+data itself is read to its end, bounded in memory:
+
+- JPEG: decoded at 1/8 scale (Image.draft), which still reads the whole entropy-coded stream;
+- PNG: every chunk read and CRC-checked through IEND (Image.verify), nothing decompressed;
+- WebP: the RIFF container's declared length checked, then a full decode (libwebp has no
+  scaled decode in Pillow; the pixel limit bounds it at 4 bytes a pixel).
+"""
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -55,28 +67,55 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def inspect_image(data: bytes, label: str) -> ImageInfo:
-    """Check magic bytes and that the header decodes; `label` names the image in the reason."""
+    """Check magic bytes, header, pixel limit, then that the image data is whole; `label` names the image."""
     if not data:
         raise InvalidImage(f"{label} is empty (0 bytes)")
     fmt = sniff_format(data)
     if fmt is None:
         raise InvalidImage(f"{label} is {_describe_other(data)}, not a JPEG, PNG or WebP image")
+    if fmt == "WEBP" and len(data) < int.from_bytes(data[4:8], "little") + 8:
+        raise InvalidImage(_ENDS_EARLY.format(label=label))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+            raise InvalidImage(f"{label} has too many pixels to process safely") from error
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            raise InvalidImage(f"{label} looks like a {fmt} file but its header is damaged or truncated") from error
+        with image:
+            width, height = image.size
+            if width < 1 or height < 1:
+                raise InvalidImage(f"{label} has no pixels ({width}x{height})")
+            if width * height > MAX_PIXELS:
+                raise InvalidImage(
+                    f"{label} is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels allowed"
+                )
+            _read_to_the_end(image, fmt, label)
+    return ImageInfo(format=fmt, width=width, height=height)
+
+
+_ENDS_EARLY = "{label} is truncated or damaged: the image data ends early"
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
+
+
+def _read_to_the_end(image: Image.Image, fmt: str, label: str) -> None:
+    """Decode (or, for PNG, walk and CRC-check) the whole image data, with bounded memory."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as image:
-                width, height = image.size
+        if fmt == "JPEG":
+            width, height = image.size
+            image.draft(None, (max(1, -(-width // 8)), max(1, -(-height // 8))))
+            image.load()
+        elif fmt == "PNG":
+            image.verify()
+        else:
+            image.load()
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
         raise InvalidImage(f"{label} has too many pixels to process safely") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InvalidImage(f"{label} looks like a {fmt} file but its header is damaged or truncated") from error
-    if width < 1 or height < 1:
-        raise InvalidImage(f"{label} has no pixels ({width}x{height})")
-    if width * height > MAX_PIXELS:
-        raise InvalidImage(
-            f"{label} is {width}x{height} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels allowed"
-        )
-    return ImageInfo(format=fmt, width=width, height=height)
+    except _DECODE_ERRORS as error:
+        if "truncat" in str(error).lower():
+            raise InvalidImage(_ENDS_EARLY.format(label=label)) from error
+        raise InvalidImage(f"{label} is truncated or damaged: its {fmt} image data does not decode") from error
 
 
 def _describe_other(data: bytes) -> str:
