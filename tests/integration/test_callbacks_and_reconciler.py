@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 
 import pytest
 import requests
+from swapdrop import submission
 from swapdrop.callback_token import token_for
 from swapdrop.jobs import Job, JobStatus
 
@@ -213,3 +216,111 @@ def test_events_carry_the_public_job_record(harness: Harness) -> None:
     assert detail["jobId"] == job.jobId and detail["status"] == "SUCCESS" and detail["taskId"] == job.taskId
     assert not {"version", "leaseUntil", "eventPending", "openFlag"} & set(detail)
     assert json.dumps(detail)  # plain JSON for consumers
+
+
+# --- issue 6: claims, unknown attributes, result versions, lost submits ---------------------------
+
+
+def test_a_callback_racing_the_reconciler_gives_one_event_and_one_copy_per_job(harness: Harness, monkeypatch) -> None:
+    monkeypatch.setenv("RECONCILE_QUIET_SECONDS", "0")
+    jobs = [_submitted(harness, f"inbox/alice/race-{i}.jpg") for i in range(6)]
+    for job in jobs:
+        harness.upstream.succeed(job.taskId)
+    for job in jobs:  # per job: the callback and a reconciler run, let go at the same instant
+        start = threading.Barrier(2)
+
+        def callback(job: Job = job, start: threading.Barrier = start) -> None:
+            start.wait()
+            assert harness.upstream.callback(job.taskId).status_code == 200
+
+        def reconcile(start: threading.Barrier = start) -> None:
+            start.wait()
+            harness.reconcile()
+
+        threads = [threading.Thread(target=callback), threading.Thread(target=reconcile)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    events = harness.published_events()
+    assert sorted(e["detail"]["jobId"] for e in events) == sorted(j.jobId for j in jobs)
+    for job in jobs:
+        done = harness.job(job.jobId)
+        assert done.status is JobStatus.SUCCESS and not done.needs_attention
+        versions = harness.s3.list_object_versions(Bucket=harness.stack.bucket, Prefix=done.resultKey)["Versions"]
+        assert [v["VersionId"] for v in versions] == [done.resultVersionId], "one copy, and the job names it"
+        assert [(t["to"], t["via"]) for t in harness.table().get_item(Key={"jobId": job.jobId})["Item"]["history"]][-1][
+            0
+        ] == "SUCCESS"
+
+
+def test_attributes_another_version_wrote_survive_every_update(harness: Harness, monkeypatch) -> None:
+    monkeypatch.setenv("RECONCILE_QUIET_SECONDS", "0")
+    job = _submitted(harness)
+    harness.table().update_item(
+        Key={"jobId": job.jobId},
+        UpdateExpression="SET ownerId = :o, ownerShard = :s",
+        ExpressionAttributeValues={":o": "user-7", ":s": "user-7#OPEN#2"},
+    )
+    up = harness.upstream
+    up.callback(job.taskId, up.progress(job.taskId, "IN_PROGRESS", "50%"))
+    up.callback(job.taskId, up.succeed(job.taskId))
+    other = _submitted(harness, "inbox/alice/two.jpg")
+    harness.table().update_item(
+        Key={"jobId": other.jobId},
+        UpdateExpression="SET ownerId = :o, createdAt = :t",
+        ExpressionAttributeValues={":o": "user-8", ":t": "2020-01-01T00:00:00.000Z"},
+    )
+    harness.reconcile()  # times it out and publishes its event
+    done, failed = (harness.table().get_item(Key={"jobId": j.jobId})["Item"] for j in (job, other))
+    assert (done["status"], done["ownerId"], done["ownerShard"]) == ("SUCCESS", "user-7", "user-7#OPEN#2")
+    assert (failed["status"], failed["ownerId"]) == ("FAILURE", "user-8")
+    head = harness.s3.head_object(Bucket=harness.stack.bucket, Key=done["resultKey"])
+    assert done["resultVersionId"] == head["VersionId"]
+
+
+def test_an_older_upload_of_the_same_target_never_replaces_the_newer_result(harness: Harness) -> None:
+    key = "inbox/alice/again.jpg"
+    older = _submitted(harness, key)
+    harness.put(key, jpeg((30, 30, 200)))  # a re-upload: a new job with the same result key
+    harness.drain_submits()
+    newer = next(j for j in harness.all_jobs() if j.targetKey == key and j.jobId != older.jobId)
+    up = harness.upstream
+    up.callback(newer.taskId, up.succeed(newer.taskId))
+    up.callback(older.taskId, up.succeed(older.taskId))  # the older one finishes last
+    head = harness.s3.head_object(Bucket=harness.stack.bucket, Key="results/alice/again.png")
+    assert head["Metadata"]["job-id"] == newer.jobId
+    assert head["VersionId"] == harness.job(newer.jobId).resultVersionId
+    late = harness.job(older.jobId)
+    assert late.status is JobStatus.SUCCESS and late.resultKey is None and not late.needs_attention
+    assert "superseded by a newer upload of the same target" in late.resultCopyError
+    assert len(harness.published_events()) == 2
+
+
+def test_a_lost_submit_answer_is_adopted_from_the_task_list(harness: Harness, monkeypatch) -> None:
+    monkeypatch.setenv("RECONCILE_QUIET_SECONDS", "0")
+    harness.put("faces/alice.jpg", FACE)
+    harness.put("inbox/alice/lost.jpg", TARGET)
+
+    def worker_dies(self, job_id, task_id, position):  # after sending, before recording
+        raise SystemExit("SIGKILL")
+
+    recorded = submission.Submitter._accepted
+    monkeypatch.setattr(submission.Submitter, "_accepted", worker_dies)
+    with contextlib.suppress(SystemExit):
+        harness.drain_submits()
+    monkeypatch.setattr(submission.Submitter, "_accepted", recorded)
+    lost = harness.job_for("inbox/alice/lost.jpg")
+    assert lost.status is JobStatus.PENDING and lost.leaseUntil is not None and lost.taskId is None
+    (task_id,) = harness.upstream.tasks
+    harness.upstream.succeed(task_id)
+    harness.table().update_item(
+        Key={"jobId": lost.jobId},
+        UpdateExpression="SET createdAt = :t, leaseUntil = :l",
+        ExpressionAttributeValues={":t": "2020-01-01T00:00:00.000Z", ":l": 1},
+    )
+    harness.reconcile()
+    done = harness.job(lost.jobId)
+    assert (done.status, done.taskId, done.failReason) == (JobStatus.SUCCESS, task_id, None)
+    assert done.resultKey == "results/alice/lost.png"
+    assert len(harness.upstream.tasks) == 1

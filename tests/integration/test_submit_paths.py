@@ -6,7 +6,7 @@ import json
 
 import pytest
 import submit_handler
-from swapdrop import submission
+from swapdrop import submission, wiring
 from swapdrop.jobs import JobStatus
 from swapdrop_local.lambda_context import LocalLambdaContext
 from swapdrop_local.sqs_source import lambda_event
@@ -238,3 +238,36 @@ def test_a_plain_s3_event_is_accepted_too(harness: Harness) -> None:
     job = harness.job_for(key)
     assert job.status is JobStatus.SUBMITTED
     assert harness.upstream.swaps[0].target == TARGET
+
+
+def test_a_redelivery_after_a_worker_died_between_send_and_record_submits_nothing_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.put("faces/alice.jpg", FACE)
+    harness.put("inbox/alice/crash.jpg", TARGET)
+
+    def worker_dies(self, job_id, task_id, position):  # the answer came back; the worker is killed
+        raise SystemExit("SIGKILL")
+
+    recorded = submission.Submitter._accepted
+    monkeypatch.setattr(submission.Submitter, "_accepted", worker_dies)
+    with pytest.raises(SystemExit):
+        harness.drain_submits()
+    monkeypatch.setattr(submission.Submitter, "_accepted", recorded)
+    lost = harness.job_for("inbox/alice/crash.jpg")
+    assert lost.status is JobStatus.PENDING and lost.taskId is None and lost.attempts == 1
+    (task_id,) = harness.upstream.tasks
+    # SQS redelivers once the visibility timeout (and with it the job's lease) has run out.
+    harness.table().update_item(
+        Key={"jobId": lost.jobId}, UpdateExpression="SET leaseUntil = :l", ExpressionAttributeValues={":l": 1}
+    )
+    etag = harness.s3.head_object(Bucket=lost.bucket, Key=lost.targetKey)["ETag"].strip('"')
+    redelivered = submission.Upload(
+        lost.bucket, lost.targetKey, lost.targetSequencer, lost.targetVersionId, f"{etag}@{lost.targetEventTime}"
+    )
+    assert redelivered.job_id == lost.jobId
+    result = wiring.submitter().submit(redelivered, 900)
+    assert (result.outcome, result.detail) == (submission.Outcome.SUBMITTED, task_id)
+    assert list(harness.upstream.tasks) == [task_id], "adopted from GET /mj/task/list, not sent again"
+    job = harness.job(lost.jobId)
+    assert (job.status, job.taskId, job.attempts, job.leaseUntil) == (JobStatus.SUBMITTED, task_id, 2, None)
