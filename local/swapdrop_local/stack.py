@@ -9,6 +9,7 @@ an HTTP adapter for the HTTP API's routes; the reconciler on a schedule, on its 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -50,7 +51,12 @@ class StackOptions:
     """Local cap on a function's workers (its ReservedConcurrentExecutions, else the default)."""
     throttle_wait_seconds: float = 10.0
     """How long an HTTP invocation waits for a free worker before it answers 429."""
+    stack_name: str | None = None
+    """Prefix of the resource names; None: swapdrop-local, then swapdrop-local-2, … for later
+    stacks in the same process (moto's state is per process and outlives a stopped server)."""
 
+
+_stacks_started = itertools.count(1)
 
 DEFAULT_WORKERS = {"CallbackFunction": 4}
 """Workers for a function without reserved concurrency (others get 1: the scheduled reconciler)."""
@@ -94,6 +100,7 @@ class RunningStack:
             callback_base_url=self.api.url,
             parameter_overrides=overrides,
             api_key=options.api_key,
+            stack_name=options.stack_name or _default_stack_name(next(_stacks_started)),
         )
         resolver = self.stack.resolver
         assert resolver is not None
@@ -245,6 +252,10 @@ class RunningStack:
             except Exception:
                 if not self._stop.is_set():
                     log.exception("reconciler run failed")
+
+
+def _default_stack_name(number: int) -> str:
+    return "swapdrop-local" if number == 1 else f"swapdrop-local-{number}"
 
 
 def _schedule_event(region: str) -> dict[str, Any]:
