@@ -74,6 +74,7 @@ def test_killed_workers_are_replaced_and_their_messages_redelivered(
 ) -> None:
     caplog.set_level(logging.INFO, logger="swapdrop.local")
     client = Client(stack.info())
+    runs_before = stack.reconcile_runs
     submit, callback = stack.functions["SubmitFunction"], stack.functions["CallbackFunction"]
     assert (len(submit.worker_pids()), len(callback.worker_pids())) == (2, 4)
     face = f"ada-{uuid.uuid4().hex[:6]}"
@@ -106,6 +107,7 @@ def test_killed_workers_are_replaced_and_their_messages_redelivered(
     status = _post_raw(callbacks, request + b"Content-Length: %d\r\n\r\n%s" % (len(forged), forged))
     assert 400 <= status < 500
     assert "died during request" in caplog.text and "replaced by worker" in caplog.text
+    assert stack.reconcile_runs > runs_before, "the scheduled reconciler kept running on its own workers"
 
 
 def test_every_upload_reaches_a_terminal_state_after_the_crash(stack: RunningStack) -> None:
@@ -115,3 +117,14 @@ def test_every_upload_reaches_a_terminal_state_after_the_crash(stack: RunningSta
         120,
         "every job terminal (the killed one via its callback or the reconciler)",
     )
+
+
+def test_swapdrop_local_takes_a_visibility_timeout() -> None:
+    from swapdrop_local.cli import build_parser, options_from
+
+    parser = build_parser()
+    assert options_from(parser.parse_args(["local"])).visibility_timeout == 20
+    assert options_from(parser.parse_args(["local", "--visibility-timeout", "5"])).visibility_timeout == 5
+    for bad in ("-1", "soon", "50000"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["local", "--visibility-timeout", bad])
