@@ -518,6 +518,12 @@ def summarise(figures: Figures, stack: ChaosStack, keys: list[str], *, exact_eve
         f"{len(open_jobs)} jobs not terminal at the deadline: "
         + ", ".join(f"{s}={n}" for s, n in Counter(i["status"] for i in open_jobs).items()),
     )
+    unsettled = [i for i in items if i["status"] in TERMINAL and not settled(i)]
+    figures.check(
+        not unsettled,
+        f"{len(unsettled)} terminal jobs still have work left at the deadline "
+        f"({sum(bool(i.get('eventPending')) for i in unsettled)} with their event unpublished)",
+    )
     terminal = [i for i in items if i["status"] in TERMINAL and not i.get("eventPending")]
     no_event = [i["jobId"] for i in terminal if events[i["jobId"]] == 0]
     figures.check(not no_event, f"{len(no_event)} finished jobs have no 'Swap Job Finished' event")
