@@ -126,10 +126,6 @@ class BadRequest(Exception):
         self.message = message
 
 
-class ClientGone(Exception):
-    """The client closed the connection before its body was complete."""
-
-
 class BodyReader:
     """Reads a request body from `rfile` with one deadline for the whole body.
 
@@ -155,8 +151,8 @@ class BodyReader:
                 part = self._rfile.read1(min(length - received, 65536))  # type: ignore[attr-defined]
             except TimeoutError:
                 raise BadRequest(408, "Request Timeout") from None
-            if not part:
-                raise ClientGone
+            if not part:  # the client stopped sending (perhaps half-closed): it still gets an answer
+                raise BadRequest(400, "Request body ended before its Content-Length")
             parts.append(part)
             received += len(part)
         return b"".join(parts)
@@ -171,7 +167,7 @@ class BodyReader:
             except TimeoutError:
                 raise BadRequest(408, "Request Timeout") from None
             if not buffered:
-                raise ClientGone
+                raise BadRequest(400, "Malformed chunked body: it ended before its last chunk")
             end = buffered.find(b"\n")
             line += self._rfile.read(end + 1 if end >= 0 else len(buffered))
             if len(line) > limit:
@@ -275,10 +271,13 @@ class HttpApiServer:
                     body = read_body(self.headers, reader)
                 except BadRequest as refused:
                     self.close_connection = True  # the rest of the body, if any, is not worth reading
-                    self._reply(refused.status, {"message": refused.message})
+                    try:
+                        self._reply(refused.status, {"message": refused.message})
+                    except OSError:  # the client has gone altogether: nobody to answer
+                        return
                     self._linger()
                     return
-                except (ClientGone, OSError):
+                except OSError:
                     self.close_connection = True
                     return
                 self.connection.settimeout(server.idle_timeout)

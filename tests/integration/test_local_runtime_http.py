@@ -82,6 +82,28 @@ def test_a_chunked_body_reaches_the_handler(serve) -> None:
     assert json.loads(body) == {"length": len(payload), "body": payload.decode()}
 
 
+def _half_closed(server: HttpApiServer, request: bytes) -> tuple[int, bytes]:
+    """Send part of a request, stop sending (shutdown SHUT_WR), and read the answer."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.read()
+
+
+def test_a_body_cut_short_by_a_half_close_is_answered_400(serve) -> None:
+    calls: list[dict[str, Any]] = []
+    server = serve(lambda event, context: calls.append(event) or _echo(event, context))
+    status, body = _half_closed(server, HEAD + b"Content-Length: 500\r\n\r\n" + b"{" * 84)
+    assert status == 400 and "ended before its Content-Length" in json.loads(body)["message"]
+    chunked = HEAD + b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n'
+    status, body = _half_closed(server, chunked)
+    assert status == 400 and "ended before its last chunk" in json.loads(body)["message"]
+    assert calls == []  # nothing was invoked with half a body
+
+
 def test_chunked_framing_errors_and_oversized_chunked_bodies_are_refused(serve) -> None:
     server = serve()
     bad_size = HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
