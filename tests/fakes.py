@@ -12,7 +12,7 @@ import dataclasses
 import http
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -239,6 +239,8 @@ class FakePoller:
         self.calls: list[list[str]] = []
         self.recent: list[TaskSnapshot] | None = None
         self.recent_calls = 0
+        self.states: list[dict[str, str]] = []
+        """The task_of_state mapping of each list_tasks call."""
 
     def recent_tasks(self) -> list[TaskSnapshot] | None:
         self.recent_calls += 1
@@ -246,8 +248,9 @@ class FakePoller:
             raise self.error
         return None if self.recent is None else list(self.recent)
 
-    def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]:
+    def list_tasks(self, task_ids: list[str], task_of_state: Mapping[str, str] | None = None) -> list[TaskSnapshot]:
         self.calls.append(list(task_ids))
+        self.states.append(dict(task_of_state or {}))
         if self.error is not None:
             raise self.error
         return [self.snapshots[task_id] for task_id in task_ids if task_id in self.snapshots]

@@ -70,6 +70,15 @@ def test_polls_only_quiet_jobs_with_a_task(rich: World) -> None:
     assert len(rich.jobs.writes) == writes  # nothing to say, nothing written
 
 
+def test_the_poll_names_the_job_each_task_belongs_to(rich: World) -> None:
+    """So the client can read a listed snapshot that lost its id by the state it echoes."""
+    seed(rich, "one", JobStatus.SUBMITTED, QUIET, YOUNG, taskId="T-one")
+    seed(rich, "two", JobStatus.IN_PROGRESS, QUIET, YOUNG, taskId="T-two")
+    rich.reconciler(quiet_seconds=120).run()
+    assert sorted(rich.poller.calls[0]) == ["T-one", "T-two"]
+    assert rich.poller.states == [{"one": "T-one", "two": "T-two"}]
+
+
 def test_quiet_seconds_zero_sees_every_open_job(rich: World) -> None:
     seed(rich, "noisy", JobStatus.IN_PROGRESS, timedelta(0), YOUNG, taskId="T-noisy")
     rich.reconciler(quiet_seconds=0).run()

@@ -490,3 +490,32 @@ def test_recent_tasks_failures_raise_upstream_error(answer: Reply | Exception, f
         client(RecordingAdapter([answer])).recent_tasks()
     assert fragment in str(raised.value)
     assert BASE not in str(raised.value)
+
+
+def test_a_listed_task_without_an_id_is_read_by_the_state_of_the_job_asking_for_it() -> None:
+    """An odd relay drops `id`; the answer is to a query by ids, so the state (our job id) tells which."""
+    items = [
+        {"status": "FAILURE", "state": "job-a", "failReason": "no id here"},
+        {"status": "SUCCESS", "state": "job-elsewhere", "imageUrl": "https://cdn/x.png"},  # no asked task
+        {"status": "SUCCESS", "state": "job-b", "imageUrl": "https://cdn/b.png"},  # job-b's task was not asked
+        task("2", "IN_PROGRESS", progress="40%"),
+    ]
+    answer = client(RecordingAdapter([Reply.json(items)])).list_tasks(
+        ["1", "2"], task_of_state={"job-a": "1", "job-c": "2", "job-b": "3"}
+    )
+    assert [(s.id, s.status, s.state) for s in answer] == [
+        ("1", UpstreamStatus.FAILURE, "job-a"),
+        ("2", UpstreamStatus.IN_PROGRESS, None),
+    ]
+    assert metrics.metric_set["UpstreamIdsInferred"]["Value"] == [1.0]
+
+
+def test_without_states_a_listed_task_without_an_id_is_still_skipped() -> None:
+    items = [{"status": "FAILURE", "state": "job-a"}]
+    assert client(RecordingAdapter([Reply.json(items)])).list_tasks(["1"]) == []
+
+
+def test_a_fetched_task_without_an_id_is_the_task_asked_for() -> None:
+    adapter = RecordingAdapter([Reply.json({"status": "SUCCESS", "imageUrl": "https://cdn/r.png"})])
+    snapshot = client(adapter).fetch_task("1729072764329123")
+    assert snapshot is not None and snapshot.id == "1729072764329123"

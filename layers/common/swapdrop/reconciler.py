@@ -11,7 +11,7 @@ For every job the sparse OpenJobs index holds that has had no news for a while:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,7 +33,7 @@ class TaskFinder(Protocol):
 
 
 class TaskPoller(TaskFinder, Protocol):
-    def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]: ...
+    def list_tasks(self, task_ids: list[str], task_of_state: Mapping[str, str] | None = None) -> list[TaskSnapshot]: ...
 
 
 def find_task_of(finder: TaskFinder, job_id: str) -> tuple[TaskSnapshot | None, str | None]:
@@ -164,7 +164,8 @@ class Reconciler:
 
     def _poll(self, jobs: list[Job], report: ReconcileReport) -> None:
         try:
-            snapshots = self._poller.list_tasks([job.taskId for job in jobs if job.taskId])
+            followed = {job.jobId: job.taskId for job in jobs if job.taskId}
+            snapshots = self._poller.list_tasks(list(followed.values()), task_of_state=followed)
         except UpstreamError as error:
             report.poll_error = str(error)
             metrics.add_metric(name="PollFailures", unit="Count", value=1)

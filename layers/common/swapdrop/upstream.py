@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -183,12 +183,19 @@ class UpstreamClient:
             return Retryable(f"could not reach the swap API ({type(error).__name__})")
         return classify_submit_response(response.status_code, response.content)
 
-    def list_tasks(self, task_ids: list[str]) -> list[TaskSnapshot]:
-        """Snapshots of the given tasks (missing ones are simply absent; unusable ones skipped)."""
+    def list_tasks(self, task_ids: list[str], task_of_state: Mapping[str, str] | None = None) -> list[TaskSnapshot]:
+        """Snapshots of the given tasks (missing ones are simply absent; unusable ones skipped).
+
+        `task_of_state` maps our job ids (the `state` each task echoes) to the task each job
+        follows: an item with no id whose state names a job following one of the asked tasks
+        can only be that task's snapshot, so it is read as such rather than lost.
+        """
         snapshots: list[TaskSnapshot] = []
         for start in range(0, len(task_ids), LIST_BATCH_SIZE):
             batch = task_ids[start : start + LIST_BATCH_SIZE]
             payload = self._json_answer(self._send("POST", LIST_PATH, {"ids": batch}), "POST", LIST_PATH)
+            if isinstance(payload, list) and task_of_state:
+                payload = [_with_inferred_id(item, task_of_state, set(batch)) for item in payload]
             snapshots.extend(_snapshots_of(payload, "POST", LIST_PATH))
         return snapshots
 
@@ -209,7 +216,8 @@ class UpstreamClient:
         response = self._send("GET", path, None)
         if response.status_code == 200 and not response.content.strip():
             return None
-        snapshot = _parse_or_count(self._json_answer(response, "GET", path), "GET", path)
+        answer = _with_inferred_id(self._json_answer(response, "GET", path), {}, {task_id}, asked_for=task_id)
+        snapshot = _parse_or_count(answer, "GET", path)
         return snapshot if isinstance(snapshot, TaskSnapshot) else None
 
     def _send(self, method: str, path: str, body: Any) -> requests.Response:
@@ -233,6 +241,21 @@ class UpstreamClient:
             return lenient_json.loads(response.content, "the answer", max_depth=ANSWER_MAX_DEPTH)
         except lenient_json.JsonRefused as error:
             raise UpstreamError(f"{method} {path} answered non-JSON: {error}") from None
+
+
+def _with_inferred_id(
+    item: Any, task_of_state: Mapping[str, str], asked: set[str], asked_for: str | None = None
+) -> Any:
+    """The item with the id it can only have: that of the one task asked for (fetch), or of the
+    asked task that the job named by its `state` follows (list-by-condition). Else unchanged."""
+    if not isinstance(item, dict) or item.get("id") not in (None, ""):
+        return item
+    state = item.get("state")
+    task_id = asked_for or (task_of_state.get(state) if isinstance(state, str) else None)
+    if task_id is None or task_id not in asked:
+        return item
+    metrics.add_metric(name="UpstreamIdsInferred", unit="Count", value=1)
+    return {**item, "id": task_id}
 
 
 def _snapshots_of(payload: Any, method: str, path: str) -> list[TaskSnapshot]:
