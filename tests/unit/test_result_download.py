@@ -393,3 +393,11 @@ def test_the_default_budget_fits_inside_the_callback_functions_timeout() -> None
     callback = template[template.index("  CallbackFunction:") :]
     timeout = int(callback[callback.index("Timeout:") :].split()[1])
     assert timeout >= DEFAULT_BUDGET_SECONDS + 5  # room left for the S3 write and the job update
+
+
+def test_an_outbox_claim_outlasts_a_whole_result_download() -> None:
+    """A claim that expired mid-download would let a second finisher copy the same result."""
+    from swapdrop.result_download import DEFAULT_BUDGET_SECONDS
+    from swapdrop.state_machine import DELIVERY_LEASE_SECONDS
+
+    assert DELIVERY_LEASE_SECONDS >= 2 * DEFAULT_BUDGET_SECONDS

@@ -51,9 +51,10 @@ _FROM_UPSTREAM = {
 }
 MAX_RESULT_COPY_ATTEMPTS = 5
 TASK_MAY_EXIST = "a submit was sent and its answer was lost; a task may exist upstream"
-DELIVERY_LEASE_SECONDS = 120
-"""How long one finisher holds an outbox entry: longer than a result download's deadline, short
-enough that a crashed holder's work is retried by the reconciler's next runs."""
+DELIVERY_LEASE_SECONDS = 60
+"""How long one finisher holds an outbox entry: three times a result download's whole budget
+(20 s, result_download.DEFAULT_BUDGET_SECONDS) for the download and its S3 and DynamoDB writes,
+and short enough that a crashed holder's work is retried by the reconciler within two minutes."""
 
 
 @dataclass(frozen=True, slots=True)
