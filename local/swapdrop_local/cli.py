@@ -29,6 +29,16 @@ def _visibility_timeout(text: str) -> int:
     return seconds
 
 
+def _settle_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0.1 <= seconds <= 600:
+        raise argparse.ArgumentTypeError(f"the settle time must be 0.1 to 600 seconds, got {seconds:g}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swapdrop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="mirror DIR/faces and DIR/inbox into the bucket, results into DIR/results",
+    )
+    local.add_argument(
+        "--watch-settle",
+        type=_settle_seconds,
+        default=3.0,
+        metavar="SECONDS",
+        help="with --watch: upload a file once it has been unchanged this long (3; Linux also waits for close)",
     )
     demo = commands.add_parser("demo", help="swap a face end to end on the local stack and save the result")
     _stack_options(demo)
@@ -108,7 +125,7 @@ def run_local(args: argparse.Namespace) -> int:
             from swapdrop_local.watch import FolderMirror
 
             s3 = local_client("s3", info["region"], info["endpoint_url"])
-            mirror = FolderMirror(args.watch, s3, info["bucket"]).start()
+            mirror = FolderMirror(args.watch, s3, info["bucket"], settle=args.watch_settle).start()
             print(f"  watching {args.watch}/faces and {args.watch}/inbox; results in {args.watch}/results", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         stopping.wait()

@@ -128,3 +128,14 @@ def test_swapdrop_local_takes_a_visibility_timeout() -> None:
     for bad in ("-1", "soon", "50000"):
         with pytest.raises(SystemExit):
             parser.parse_args(["local", "--visibility-timeout", bad])
+
+
+def test_swapdrop_local_takes_a_watch_settle_time() -> None:
+    from swapdrop_local.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["local"]).watch_settle == 3.0
+    assert parser.parse_args(["local", "--watch", "d", "--watch-settle", "0.5"]).watch_settle == 0.5
+    for bad in ("0", "-2", "later", "601"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["local", "--watch-settle", bad])
