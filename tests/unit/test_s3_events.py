@@ -40,6 +40,14 @@ def test_a_minimal_event_is_accepted_and_still_names_one_job() -> None:
     assert len({first.job_id, other.job_id, later.job_id}) == 3
 
 
+def test_the_event_time_orders_uploads_of_one_key_as_sortable_utc_text() -> None:
+    (earlier,) = uploads_from_s3_event(minimal("inbox/alice/x.jpg", time="2024-10-16T09:59:21Z"))
+    (later,) = uploads_from_s3_event(minimal("inbox/alice/x.jpg", time="2024-10-16T11:59:21.5+02:00"))
+    assert earlier.event_time == "2024-10-16T09:59:21.000Z"
+    assert later.event_time == "2024-10-16T09:59:21.500Z"
+    assert later.event_time > earlier.event_time  # an offset or missing fraction never misorders
+
+
 def test_sequencer_names_the_job_when_there_is_no_version() -> None:
     (a,) = uploads_from_s3_event(minimal("inbox/alice/x.jpg", sequencer="0001"))
     (b,) = uploads_from_s3_event(minimal("inbox/alice/x.jpg", etag="other", sequencer="0001"))

@@ -541,9 +541,9 @@ def test_a_clean_attempt_costs_no_task_list_lookup(seeded: World) -> None:
 
 
 def test_the_claim_records_the_targets_order_for_the_result(seeded: World) -> None:
-    item = Upload(BUCKET, TARGET_KEY, "00670F8E19D1F5E2A1", fallback_identity='"e1"@2024-10-16T09:59:21+00:00')
+    item = Upload(BUCKET, TARGET_KEY, "00670F8E19D1F5E2A1", event_time="2024-10-16T09:59:21.000Z")
     seeded.gateway.script(Accepted(TASK_ID, None, 1, ""))
     seeded.submitter().submit(item, LEASE)
     job = seeded.jobs.get(item.job_id)
     assert job is not None
-    assert (job.targetSequencer, job.targetEventTime) == ("00670F8E19D1F5E2A1", "2024-10-16T09:59:21+00:00")
+    assert (job.targetSequencer, job.targetEventTime) == ("00670F8E19D1F5E2A1", "2024-10-16T09:59:21.000Z")

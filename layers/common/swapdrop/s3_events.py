@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict
 
+from swapdrop.jobs import iso
 from swapdrop.layout import decode_event_key
 from swapdrop.submission import Upload
 
@@ -70,6 +71,7 @@ def uploads_from_s3_event(event: dict[str, Any]) -> list[Upload]:
                 sequencer=record.s3.object.sequencer,
                 version_id=record.s3.object.versionId,
                 fallback_identity=f"{record.s3.object.eTag}@{record.eventTime.isoformat()}",
+                event_time=iso(record.eventTime),
             )
         )
     return uploads

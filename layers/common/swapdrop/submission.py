@@ -71,16 +71,12 @@ class Upload:
     version_id: str | None = None
     fallback_identity: str = ""
     """eTag@eventTime, for event sources that send neither sequencer nor versionId."""
+    event_time: str | None = None
+    """The S3 event's time, ISO-8601 UTC (orders two uploads of one key when there is no sequencer)."""
 
     @property
     def job_id(self) -> str:
         return job_id_for(self.bucket, self.key, self.version_id or self.sequencer or self.fallback_identity)
-
-    @property
-    def event_time(self) -> str | None:
-        """The S3 event's time (orders two uploads of one key when there is no sequencer)."""
-        _, at, moment = self.fallback_identity.rpartition("@")
-        return moment if at and moment else None
 
 
 class Outcome(StrEnum):
