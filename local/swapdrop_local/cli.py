@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from swapdrop_local.stack import RunningStack, StackOptions
@@ -19,24 +20,20 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
-def _visibility_timeout(text: str) -> int:
-    try:
-        seconds = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole seconds, got {text!r}") from None
-    if not 0 <= seconds <= 43200:
-        raise argparse.ArgumentTypeError(f"SQS allows 0 to 43200 seconds, got {seconds}")
-    return seconds
+def _seconds_between(low: float, high: float, whole: bool = False) -> Callable[[str], float]:
+    """An argparse type: seconds in [low, high], whole seconds if `whole`, with a message that says which."""
+    kind = "whole seconds" if whole else "seconds"
 
+    def parse(text: str) -> float:
+        try:
+            seconds = int(text) if whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not low <= seconds <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g} {kind}, got {seconds:g}")
+        return seconds
 
-def _settle_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0.1 <= seconds <= 600:
-        raise argparse.ArgumentTypeError(f"the settle time must be 0.1 to 600 seconds, got {seconds:g}")
-    return seconds
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument(
         "--watch-settle",
-        type=_settle_seconds,
+        type=_seconds_between(0.1, 600),
         default=3.0,
         metavar="SECONDS",
         help="with --watch: upload a file once it has been unchanged this long (3; Linux also waits for close)",
@@ -78,7 +75,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--visibility-timeout",
-        type=_visibility_timeout,
+        type=_seconds_between(0, 43200, whole=True),  # what SQS allows
         default=20,
         metavar="SECONDS",
         help="the inbox queue's visibility timeout: a failed batch comes back after it (20; AWS uses the template's)",
