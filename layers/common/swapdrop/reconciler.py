@@ -23,28 +23,13 @@ from swapdrop.job_updates import update_job
 from swapdrop.jobs import Job, JobStatus, iso, parse_iso, utc_now
 from swapdrop.observability import logger, metrics
 from swapdrop.snapshots import SnapshotApplier
+from swapdrop.task_recovery import TaskFinder, task_of
 from swapdrop.task_snapshot import TaskSnapshot
 from swapdrop.upstream import UpstreamError
 
 
-class TaskFinder(Protocol):
-    def recent_tasks(self) -> list[TaskSnapshot] | None:
-        """The swap API's latest tasks, newest first; None when the API has no task list."""
-
-
 class TaskPoller(TaskFinder, Protocol):
     def list_tasks(self, task_ids: list[str], task_of_state: Mapping[str, str] | None = None) -> list[TaskSnapshot]: ...
-
-
-def find_task_of(finder: TaskFinder, job_id: str) -> tuple[TaskSnapshot | None, str | None]:
-    """The newest listed task whose `state` names the job, and why none could be looked for (or None)."""
-    try:
-        recent = finder.recent_tasks()
-    except UpstreamError as error:
-        return None, f"the task list failed: {error}"
-    if recent is None:
-        return None, "the swap API has no task list"
-    return next((task for task in recent if task.state == job_id), None), None
 
 
 @dataclass(slots=True)
@@ -132,7 +117,7 @@ class Reconciler:
                 self._recent = self._poller.recent_tasks()
             except UpstreamError as error:
                 logger.warning("listing recent tasks failed", extra={"error": str(error)})
-        task = next((t for t in self._recent or () if t.state == job.jobId), None)
+        task = task_of(self._recent or (), job.jobId)
         if task is None:
             return None
         decision = self._applier.apply(job.jobId, task, via="reconciler")

@@ -43,8 +43,8 @@ from swapdrop.layout import (
 )
 from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
 from swapdrop.observability import logger, metrics
-from swapdrop.reconciler import TaskFinder, find_task_of
 from swapdrop.snapshots import SnapshotApplier
+from swapdrop.task_recovery import TaskFinder, find_task_of
 from swapdrop.upstream import Accepted, Rejected, Retryable, SubmitOutcome, SwapImage, SwapRequest
 
 BACKOFF_BASE_SECONDS = 30
