@@ -4,7 +4,9 @@
   file is uploaded once it is complete: size, mtime and inode unchanged for `settle` seconds
   and, where inotify says so (Linux), no write since its writer last closed it. A photo
   copied in two halves is one upload of the whole file; a file replaced while settling is
-  uploaded once, as its last version.
+  uploaded once, as its last version. A file written in a brand-new folder in the instant
+  before watchdog has added that folder's watch shows no open writer: like a file on macOS
+  or Windows, it is judged by the settle time alone.
 - Results come down only into DIR/results, which is not watched, so a result is never
   uploaded again. A results key that would land anywhere else ('..', absolute parts,
   control characters, backslashes, a symlink out of DIR/results) is refused with a log line.
