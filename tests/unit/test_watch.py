@@ -91,7 +91,7 @@ def test_a_file_written_in_two_halves_with_a_pause_is_one_upload_of_the_whole_fi
     # the writer's open and close are seen (a file written in the instant before that watch is
     # added is judged by the settle time alone: see watch.py).
     (path.parent / "probe.jpg").write_bytes(b"probe")
-    s3.wait_for(lambda: "inbox/w/probe.jpg" in s3.keys())
+    s3.wait_for(lambda: "inbox/w/probe.jpg" in s3.objects)
     with path.open("wb") as file:
         file.write(photo[:100_000])
         file.flush()
