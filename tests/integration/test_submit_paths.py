@@ -7,7 +7,7 @@ import json
 import pytest
 import submit_handler
 from swapdrop import submission, wiring
-from swapdrop.jobs import JobStatus
+from swapdrop.jobs import JobStatus, parse_iso
 from swapdrop_local.lambda_context import LocalLambdaContext
 from swapdrop_local.sqs_source import lambda_event
 
@@ -262,8 +262,9 @@ def test_a_redelivery_after_a_worker_died_between_send_and_record_submits_nothin
         Key={"jobId": lost.jobId}, UpdateExpression="SET leaseUntil = :l", ExpressionAttributeValues={":l": 1}
     )
     etag = harness.s3.head_object(Bucket=lost.bucket, Key=lost.targetKey)["ETag"].strip('"')
+    event_time = parse_iso(lost.targetEventTime or "").isoformat()  # as the S3 event said it
     redelivered = submission.Upload(
-        lost.bucket, lost.targetKey, lost.targetSequencer, lost.targetVersionId, f"{etag}@{lost.targetEventTime}"
+        lost.bucket, lost.targetKey, lost.targetSequencer, lost.targetVersionId, f"{etag}@{event_time}"
     )
     assert redelivered.job_id == lost.jobId
     result = wiring.submitter().submit(redelivered, 900)

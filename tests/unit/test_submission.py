@@ -107,11 +107,29 @@ def test_a_concurrent_holder_keeps_the_job(seeded: World) -> None:
     # another submitter claimed and took the job a moment ago; its lease still runs
     seeded.jobs.create(dataclasses.replace(_pending(seeded, item), attempts=1, leaseUntil=seeded.clock.epoch + 60))
     result = submitter.submit(item, LEASE)
-    assert result.outcome is Outcome.DUPLICATE
+    # kept (not dropped as a duplicate) until the holder's lease ends: if the holder died, this
+    # delivery is what brings the job back
+    assert (result.outcome, result.retry_after_seconds) == (Outcome.RETRY_LATER, 61)
     assert result.detail == "another submitter holds the job"
     assert seeded.gateway.requests == []
     job = seeded.jobs.get(item.job_id)
     assert job is not None and job.attempts == 1 and job.status is JobStatus.PENDING
+
+
+def test_a_delivery_held_back_by_a_dead_holders_lease_takes_the_job_when_it_ends(seeded: World) -> None:
+    """The local stack's crash case: the holder was killed after sending; its lease outlives the
+    visibility timeout, so the redelivery must wait for the lease, then adopt the holder's task."""
+    item = the_upload()
+    submitter = seeded.submitter()
+    seeded.jobs.create(dataclasses.replace(_pending(seeded, item), attempts=1, leaseUntil=seeded.clock.epoch + 60))
+    seeded.gateway.recent = [snap("IN_PROGRESS", "30%", state=item.job_id)]
+    assert submitter.submit(item, LEASE).outcome is Outcome.RETRY_LATER
+    seeded.clock.advance(seconds=61)
+    result = submitter.submit(item, LEASE)
+    assert result.outcome is Outcome.SUBMITTED
+    assert seeded.gateway.requests == []  # adopted, never sent twice
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None and job.status is JobStatus.IN_PROGRESS and job.taskId == TASK_ID
 
 
 def test_an_expired_lease_is_taken_over(seeded: World) -> None:

@@ -125,6 +125,14 @@ def start_attempt(job: Job, now: datetime, lease_until: int) -> Decision:
     return dataclasses.replace(decision, in_doubt=in_doubt)
 
 
+def lease_left(job: Job, now: datetime) -> int:
+    """Seconds (rounded up, plus one) until a PENDING job's submit lease ends; 0 when nobody holds it."""
+    if job.status is not JobStatus.PENDING or job.leaseUntil is None:
+        return 0
+    left = job.leaseUntil - _epoch(now)
+    return left + 1 if left > 0 else 0
+
+
 def release_attempt(job: Job, now: datetime, error: str, in_doubt: bool = False) -> Decision:
     """Give the job back after an unexpected error, so a redelivery can take it.
 

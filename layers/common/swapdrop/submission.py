@@ -140,6 +140,13 @@ class Submitter:
         lease_until = int(self._clock().timestamp()) + lease_seconds
         taken = update_job(self._jobs, job_id, lambda j: sm.start_attempt(j, self._clock(), lease_until))
         if not taken.changed:
+            held_for = sm.lease_left(taken.job, self._clock())
+            if held_for:
+                # Another submitter holds the job. If it dies, only its lease's end can tell, and
+                # its own message may come back before that (or never): keep this delivery until then.
+                metrics.add_metric(name="DeliveriesDeferred", unit="Count", value=1)
+                logger.info("job held by another submitter", extra={"job_id": job_id, "retry_in": held_for})
+                return SubmitResult(job_id, Outcome.RETRY_LATER, taken.refusal or "", retry_after_seconds=held_for)
             metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
             logger.info("duplicate delivery ignored", extra={"job_id": job_id, "why": taken.refusal})
             return SubmitResult(job_id, Outcome.DUPLICATE, taken.refusal or "")

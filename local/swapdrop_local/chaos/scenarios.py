@@ -132,9 +132,12 @@ def duplicates(size: Size, log_dir: Path, crash: bool = False) -> Figures:
             stack.spawn("killer", lambda: _kill_workers(stack, kills))
         started = time.monotonic()
         keys = _upload_healthy(stack, "dup", count, 1000)
-        # A worker killed between an outbox entry's work and its record leaves a claim that only
-        # expires after DELIVERY_LEASE_SECONDS; the reconciler then finishes the entry.
-        deadline = size.deadline + (DELIVERY_LEASE_SECONDS if crash else 0)
+        # What only time can heal, as on AWS: a submit worker killed mid-attempt leaves its job
+        # leased for the invocation's whole timeout (plus a margin), and a worker killed between
+        # an outbox entry's work and its record leaves a claim of DELIVERY_LEASE_SECONDS.
+        assert stack.running
+        submit_lease = stack.running.functions["SubmitFunction"].spec.timeout + 30 if crash else 0
+        deadline = size.deadline + (DELIVERY_LEASE_SECONDS + submit_lease if crash else 0)
         figures.drain_seconds = stack.wait_settled(keys, deadline, started)
         stack._stop.set()  # the killer stops before the figures are taken
         summarise(figures, stack, keys, exact_events=not crash)
