@@ -5,6 +5,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# Property tests judge behaviour, never speed: no per-example deadline on a shared 2-core
+# machine. In CI the examples are derived from each test's name, so a red run reproduces.
+settings.register_profile("swapdrop", deadline=None, derandomize=bool(os.environ.get("CI")))
+settings.load_profile("swapdrop")
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "swapdrop")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Swapdrop")
