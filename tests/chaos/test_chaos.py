@@ -10,7 +10,8 @@ import pytest
 from swapdrop_local.chaos.report import markdown
 from swapdrop_local.chaos.scenarios import SMALL, run
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.timeout(600)]  # the crash scenario may wait out a dead submitter's lease
+# 600 s: the crash scenario may have to wait out a killed submitter's lease.
+pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.timeout(600)]
 LOG_DIR = Path(__file__).resolve().parents[2] / "out" / "chaos-small" / "logs"
 ORDER = [
     "duplicates",
