@@ -262,7 +262,7 @@ def expiring_results(size: Size, log_dir: Path) -> Figures:
     figures = Figures("4 expiring results")
     faults = ["drop_callbacks=final@0.5"]
     with ChaosStack(
-        "expiring-results", log_dir, api_key=API_KEY, emulator={"faults": faults, "result_ttl_seconds": 0.5}
+        "expiring-results", log_dir, api_key=API_KEY, emulator={"faults": faults, "result_ttl_seconds": 2.0}
     ) as stack:
         from swapdrop_emulator import faults as emulator_faults
 
