@@ -3,6 +3,7 @@ handlers invoked as Lambda would, callbacks over real HTTP through the API adapt
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -18,7 +19,7 @@ import reconcile_handler
 import submit_handler
 from moto.server import ThreadedMotoServer
 from PIL import Image
-from swapdrop import wiring
+from swapdrop import submission, wiring
 from swapdrop.jobs import Job
 from swapdrop_emulator import EmulatorConfig, SwapEmulator
 from swapdrop_local.http_api import HttpApiServer, Route
@@ -69,6 +70,19 @@ class Harness:
 
     def drain_submits(self) -> int:
         return self.submit_source.drain()
+
+    def submit_then_die(self, key: str, monkeypatch: pytest.MonkeyPatch) -> Job:
+        """Drain the submits of `key` with a worker that dies after the swap went out and before
+        its answer is recorded (SIGKILL, as Lambda sees it); the job it leaves behind."""
+
+        def worker_dies(*_args: object) -> None:
+            raise SystemExit("SIGKILL")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(submission.Submitter, "_accepted", worker_dies)
+            with contextlib.suppress(SystemExit):
+                self.drain_submits()
+        return self.job_for(key)
 
     def reconcile(self) -> dict[str, Any]:
         return reconcile_handler.lambda_handler({"source": "aws.events"}, LocalLambdaContext("ReconcileFunction"))

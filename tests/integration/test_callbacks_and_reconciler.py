@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 
 import pytest
 import requests
-from swapdrop import submission
 from swapdrop.callback_token import token_for
 from swapdrop.jobs import Job, JobStatus
 
@@ -301,16 +299,7 @@ def test_a_lost_submit_answer_is_adopted_from_the_task_list(harness: Harness, mo
     monkeypatch.setenv("RECONCILE_QUIET_SECONDS", "0")
     harness.put("faces/alice.jpg", FACE)
     harness.put("inbox/alice/lost.jpg", TARGET)
-
-    def worker_dies(self, job_id, task_id, position):  # after sending, before recording
-        raise SystemExit("SIGKILL")
-
-    recorded = submission.Submitter._accepted
-    monkeypatch.setattr(submission.Submitter, "_accepted", worker_dies)
-    with contextlib.suppress(SystemExit):
-        harness.drain_submits()
-    monkeypatch.setattr(submission.Submitter, "_accepted", recorded)
-    lost = harness.job_for("inbox/alice/lost.jpg")
+    lost = harness.submit_then_die("inbox/alice/lost.jpg", monkeypatch)
     assert lost.status is JobStatus.PENDING and lost.leaseUntil is not None and lost.taskId is None
     (task_id,) = harness.upstream.tasks
     harness.upstream.succeed(task_id)

@@ -245,16 +245,7 @@ def test_a_redelivery_after_a_worker_died_between_send_and_record_submits_nothin
 ) -> None:
     harness.put("faces/alice.jpg", FACE)
     harness.put("inbox/alice/crash.jpg", TARGET)
-
-    def worker_dies(self, job_id, task_id, position):  # the answer came back; the worker is killed
-        raise SystemExit("SIGKILL")
-
-    recorded = submission.Submitter._accepted
-    monkeypatch.setattr(submission.Submitter, "_accepted", worker_dies)
-    with pytest.raises(SystemExit):
-        harness.drain_submits()
-    monkeypatch.setattr(submission.Submitter, "_accepted", recorded)
-    lost = harness.job_for("inbox/alice/crash.jpg")
+    lost = harness.submit_then_die("inbox/alice/crash.jpg", monkeypatch)
     assert lost.status is JobStatus.PENDING and lost.taskId is None and lost.attempts == 1
     (task_id,) = harness.upstream.tasks
     # SQS redelivers once the visibility timeout (and with it the job's lease) has run out.
