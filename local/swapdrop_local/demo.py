@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from swapdrop.jobs import Job
+from swapdrop.jobs import TERMINAL_STATUSES, Job
 
 from swapdrop_local.provision import local_client, local_table
 from swapdrop_local.stack import RunningStack, StackOptions
 
 FACE_KEY = "faces/grace.jpg"
 TARGET_KEY = "inbox/grace/nasa portraits/astronaut.png"
-TERMINAL = {"SUCCESS", "FAILURE", "REJECTED"}
+TERMINAL = {status.value for status in TERMINAL_STATUSES}
 
 
 def demo_photos() -> tuple[bytes, bytes]:

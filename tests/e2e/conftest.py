@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from swapdrop.jobs import Job
+from swapdrop.jobs import TERMINAL_STATUSES, Job
 from swapdrop_local.provision import local_client
 from swapdrop_local.stack import RunningStack, StackOptions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
-TERMINAL = {"SUCCESS", "FAILURE", "REJECTED"}
+TERMINAL = {status.value for status in TERMINAL_STATUSES}
 
 
 class Client:

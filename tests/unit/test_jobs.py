@@ -118,6 +118,7 @@ def test_iso_is_utc_with_milliseconds_and_sorts_like_time() -> None:
         ("SUCCESS", True),
         ("FAILURE", True),
         ("REJECTED", True),
+        ("CANCELLED", True),
     ],
 )
 def test_terminal_statuses(status: str, terminal: bool) -> None:
@@ -128,7 +129,7 @@ def test_status_ranks_order_the_life_of_a_job() -> None:
     ranks = [JobStatus(s).rank for s in ("PENDING", "SUBMITTED", "IN_PROGRESS", "SUCCESS")]
     assert ranks == sorted(ranks)
     assert len(set(ranks)) == 4
-    assert JobStatus.FAILURE.rank == JobStatus.REJECTED.rank == JobStatus.SUCCESS.rank
+    assert JobStatus.FAILURE.rank == JobStatus.REJECTED.rank == JobStatus.SUCCESS.rank == JobStatus.CANCELLED.rank
 
 
 # --- what another code version wrote survives every update (issue 6, item 7) -----------------------

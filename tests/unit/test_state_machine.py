@@ -272,7 +272,7 @@ def test_start_attempt_takes_a_job_whose_lease_expired(expired_by: int) -> None:
     assert decision.changed and decision.job.attempts == 2
 
 
-@pytest.mark.parametrize("status", ["SUBMITTED", "IN_PROGRESS", "SUCCESS", "FAILURE", "REJECTED"])
+@pytest.mark.parametrize("status", ["SUBMITTED", "IN_PROGRESS", "SUCCESS", "FAILURE", "REJECTED", "CANCELLED"])
 def test_start_attempt_refuses_a_job_that_is_not_pending(status: str) -> None:
     decision = sm.start_attempt(make_job(status=JobStatus(status), attempts=1), NOW, 0)
     assert decision.changed is False
@@ -360,6 +360,95 @@ def test_reject_only_from_pending() -> None:
     for status in ("SUBMITTED", "IN_PROGRESS", "SUCCESS", "FAILURE", "REJECTED"):
         job = make_job(status=JobStatus(status), taskId=TASK_ID)
         assert sm.reject(job, NOW, "late").changed is False
+
+
+# --- cancel (a person's request, through the jobs API) ------------------------------------------
+
+CANCELLED_BY_USER = "cancelled by the user"
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        make_job(attempts=1, lastError="earlier timeout"),
+        make_job(attempts=1, leaseUntil=int(NOW.timestamp()) + 600, submitInDoubt=True),
+        submitted(queuePosition=3),
+        make_job(status=JobStatus.IN_PROGRESS, taskId=TASK_ID, progress=45, attempts=1),
+    ],
+    ids=["pending", "pending-held", "submitted", "in-progress"],
+)
+def test_cancel_ends_an_unfinished_job_like_any_terminal_transition(job: Job) -> None:
+    decision = sm.cancel(job, NOW, CANCELLED_BY_USER)
+    assert decision.changed and decision.became_terminal and decision.refusal is None
+    cancelled = decision.job
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.failReason == CANCELLED_BY_USER
+    assert cancelled.finishedAt == iso(NOW) and cancelled.updatedAt == iso(NOW)
+    assert (cancelled.leaseUntil, cancelled.queuePosition, cancelled.submitInDoubt) == (None, None, False)
+    assert cancelled.progress == job.progress and cancelled.taskId == job.taskId
+    # the outbox: the event only (no result to copy), its claim held by the writer of the cancel
+    assert list(cancelled.deliveries) == [EVENT] and decision.claimed == EVENT
+    assert cancelled.eventPending and cancelled.needs_attention
+    assert [(t.from_, t.to, t.at, t.via) for t in cancelled.history] == [
+        (job.status.value, "CANCELLED", iso(NOW), "api")
+    ]
+    assert_history_moves_forward(cancelled)
+
+
+def test_cancel_keeps_the_history_before_it_and_names_its_door() -> None:
+    job = sm.start_attempt(make_job(), NOW, int(NOW.timestamp()) + 900).job
+    job = sm.record_accepted(job, NOW, TASK_ID, 2).job
+    job = sm.cancel(job, LATER, CANCELLED_BY_USER, via="reconciler").job
+    assert [(t.from_, t.to, t.via) for t in job.history] == [
+        ("PENDING", "SUBMITTED", "submit"),
+        ("SUBMITTED", "CANCELLED", "reconciler"),
+    ]
+    assert_history_moves_forward(job)
+    with pytest.raises(ValueError, match="via"):
+        sm.cancel(submitted(), NOW, CANCELLED_BY_USER, via="carrier pigeon")
+
+
+@pytest.mark.parametrize("status", ["SUCCESS", "FAILURE", "REJECTED", "CANCELLED"])
+def test_cancel_keeps_a_terminal_job_and_says_its_status(status: str) -> None:
+    job = make_job(status=JobStatus(status), taskId=TASK_ID, failReason="earlier", eventPending=False)
+    decision = sm.cancel(job, NOW, CANCELLED_BY_USER)
+    assert decision.changed is False and decision.became_terminal is False
+    assert decision.job == job
+    assert decision.refusal == f"job is already {status}"
+
+
+def test_a_cancelled_pending_job_is_never_taken_for_a_submit() -> None:
+    held = make_job(attempts=1, leaseUntil=int(NOW.timestamp()) + 600)
+    cancelled = sm.cancel(held, NOW, CANCELLED_BY_USER).job
+    later = LATER + timedelta(hours=1)
+    taken = sm.start_attempt(cancelled, later, int(later.timestamp()) + 900)
+    assert taken.changed is False and taken.refusal == "job is already CANCELLED"
+    assert sm.lease_left(cancelled, NOW) == 0  # a redelivery is a duplicate, not held back for a lease
+    assert sm.submit_in_doubt(cancelled) is False
+    # the submitter in flight when the cancel landed: its outcome changes nothing
+    assert sm.record_accepted(cancelled, LATER, TASK_ID, 1).job == cancelled
+    assert sm.record_retryable_failure(cancelled, LATER, "timeout", 5).changed is False
+    assert sm.release_attempt(cancelled, LATER, "boom").changed is False
+    assert sm.record_final_failure(cancelled, LATER, "code 24").changed is False
+    assert sm.reject(cancelled, LATER, "bad").changed is False
+    assert sm.time_out(cancelled, LATER, 60).changed is False
+
+
+@pytest.mark.parametrize("before", [submitted(), make_job(attempts=1)], ids=["submitted", "pending"])
+def test_a_late_snapshot_for_a_cancelled_job_changes_nothing(before: Job) -> None:
+    """Including a task the cancelled PENDING job never recorded (sent just before the cancel): not adopted."""
+    cancelled = sm.cancel(before, NOW, CANCELLED_BY_USER).job
+    for late in (
+        snap("SUCCESS", "100%", imageUrl="https://cdn/r.png", state=before.jobId),
+        snap("FAILURE", "", failReason="取消任务", state=before.jobId),
+        snap("CANCEL", state=before.jobId),
+        snap("IN_PROGRESS", "99%", state=before.jobId),
+        snap("SUBMITTED", "0%", state=before.jobId),
+    ):
+        for via in ("callback", "poll"):
+            decision = sm.apply_snapshot(cancelled, LATER, late, via=via)
+            assert decision.changed is False and decision.became_terminal is False
+            assert decision.job == cancelled
 
 
 def test_note_inputs_records_face_and_source_once() -> None:

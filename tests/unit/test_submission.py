@@ -6,7 +6,9 @@ import dataclasses
 from types import SimpleNamespace
 
 import pytest
+from swapdrop import state_machine as sm
 from swapdrop.callback_token import token_for
+from swapdrop.job_updates import update_job
 from swapdrop.jobs import Job, JobStatus, iso
 from swapdrop.submission import BACKOFF_MAX_SECONDS, Outcome, Upload, backoff_seconds
 from swapdrop.upstream import Accepted, Rejected, Retryable, SwapImage
@@ -290,6 +292,21 @@ def test_a_rejected_job_is_not_retried_on_redelivery(seeded: World, images: Simp
     assert again.outcome is Outcome.DUPLICATE
     assert seeded.gateway.requests == []
     assert len(seeded.events.published) == 1
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["released", "lease-held"])
+def test_a_cancelled_pending_job_is_never_sent(seeded: World, held: bool) -> None:
+    """Cancelled before (or while) a submitter had it: every later delivery is a duplicate, not a retry."""
+    item = the_upload()
+    lease = seeded.clock.epoch + 600 if held else None
+    seeded.jobs.create(dataclasses.replace(_pending(seeded, item), attempts=1, leaseUntil=lease))
+    update_job(seeded.jobs, item.job_id, lambda j: sm.cancel(j, seeded.clock(), "cancelled by the user"))
+    seeded.gateway.script(Accepted(TASK_ID, None, 1, ""))
+    result = seeded.submitter().submit(item, LEASE)
+    assert (result.outcome, result.detail) == (Outcome.DUPLICATE, "job is already CANCELLED")
+    assert seeded.gateway.requests == []
+    job = seeded.jobs.get(item.job_id)
+    assert job is not None and job.status is JobStatus.CANCELLED and job.attempts == 1
 
 
 def test_an_unpublished_rejection_stays_in_the_outbox(seeded: World, images: SimpleNamespace) -> None:

@@ -16,6 +16,8 @@ class JobStatus(StrEnum):
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
     REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    """Stopped at a person's request (the jobs API); distinct from FAILURE, never sent afterwards."""
 
     @property
     def is_terminal(self) -> bool:
@@ -27,7 +29,7 @@ class JobStatus(StrEnum):
         return _RANK[self]
 
 
-TERMINAL_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REJECTED})
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REJECTED, JobStatus.CANCELLED})
 _RANK = {
     JobStatus.PENDING: 0,
     JobStatus.SUBMITTED: 1,
@@ -35,6 +37,7 @@ _RANK = {
     JobStatus.SUCCESS: 3,
     JobStatus.FAILURE: 3,
     JobStatus.REJECTED: 3,
+    JobStatus.CANCELLED: 3,
 }
 
 OPEN_FLAG = "OPEN"

@@ -5,7 +5,7 @@ Callbacks, the reconciler's polls and the submitter all describe what they learn
 now be. The rules:
 
 - status only moves forward (PENDING < SUBMITTED < IN_PROGRESS < terminal);
-- a terminal job (SUCCESS, FAILURE, REJECTED) never changes status again; the
+- a terminal job (SUCCESS, FAILURE, REJECTED, CANCELLED) never changes status again; the
   only later changes are its outbox (`deliveries`: the result copy, then the event);
 - an outbox entry is claimed (a short lease) before its work is done, so two
   finishers racing on one job do the work once; whoever makes the terminal
@@ -194,6 +194,16 @@ def reject(job: Job, now: datetime, reason: str, via: str = "submit") -> Decisio
     if job.status is not JobStatus.PENDING:
         return _keep(job)
     return _change(job, now, via, status=JobStatus.REJECTED, failReason=reason)
+
+
+def cancel(job: Job, now: datetime, reason: str, via: str = "api") -> Decision:
+    """A person stops the job: any unfinished job ends CANCELLED (a PENDING one is then never sent,
+    as start_attempt only takes PENDING jobs); a terminal job is kept, with a refusal naming its status.
+
+    Cancelling the upstream task is the caller's business; its later snapshots change nothing here."""
+    if job.status.is_terminal:
+        return _keep(job, f"job is already {job.status.value}")
+    return _change(job, now, via, status=JobStatus.CANCELLED, failReason=reason)
 
 
 def note_inputs(job: Job, now: datetime, face: str, source_key: str) -> Decision:

@@ -27,13 +27,13 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from swapdrop.callback_token import token_for
-from swapdrop.jobs import JobStatus
+from swapdrop.jobs import TERMINAL_STATUSES, JobStatus
 from swapdrop.layout import decode_event_key
 
 from swapdrop_local.provision import local_client
 from swapdrop_local.stack import RunningStack, StackOptions
 
-TERMINAL = ("SUCCESS", "FAILURE", "REJECTED")
+TERMINAL = tuple(sorted(status.value for status in TERMINAL_STATUSES))
 RANK = {status.value: status.rank for status in JobStatus}
 _deserialize = TypeDeserializer().deserialize
 
