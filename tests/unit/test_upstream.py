@@ -519,3 +519,55 @@ def test_a_fetched_task_without_an_id_is_the_task_asked_for() -> None:
     adapter = RecordingAdapter([Reply.json({"status": "SUCCESS", "imageUrl": "https://cdn/r.png"})])
     snapshot = client(adapter).fetch_task("1729072764329123")
     assert snapshot is not None and snapshot.id == "1729072764329123"
+
+
+# --- UpstreamClient: cancel (POST /mj/task/{id}/cancel) ------------------------------------------
+
+
+@pytest.mark.parametrize("status", [200, 204])
+def test_cancel_task_posts_to_the_tasks_cancel_route_with_the_key(status: int) -> None:
+    """trueai answers 200 and an empty body whatever happens: True only says the request was taken."""
+    adapter = RecordingAdapter([Reply(status, b"")])
+    assert client(adapter, AuthStyle.MJ_API_SECRET, key="cancel-key").cancel_task("1729072764329123") is True
+    (sent,) = adapter.requests
+    assert sent.method == "POST"
+    assert sent.url == BASE + "/mj/task/1729072764329123/cancel"
+    assert sent.headers["mj-api-secret"] == "cancel-key"
+    assert sent.body == b""
+
+
+def test_cancel_task_quotes_the_task_id_into_one_path_segment() -> None:
+    adapter = RecordingAdapter([Reply(200, b"")])
+    assert client(adapter).cancel_task("../list?x=1 y/#") is True
+    assert adapter.requests[0].url == BASE + "/mj/task/..%2Flist%3Fx%3D1%20y%2F%23/cancel"
+    assert adapter.requests[0].headers["Authorization"] == "Bearer K"
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_cancel_task_is_none_where_the_api_does_not_expose_it(status: int) -> None:
+    assert client(RecordingAdapter([Reply(status, b"<html>Not Found</html>")])).cancel_task("1") is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (Reply(500, b""), "POST /mj/task/1/cancel answered HTTP 500"),
+        (Reply(502, b"<html>Bad Gateway</html>"), "POST /mj/task/1/cancel answered HTTP 502"),
+        (Reply(401, b""), "POST /mj/task/1/cancel answered HTTP 401"),
+        (Reply(403, b""), "POST /mj/task/1/cancel answered HTTP 403"),
+        (Reply.json({"description": "演示模式，禁止操作"}, status=400), "answered HTTP 400: 演示模式，禁止操作"),
+        (Reply(302, b"", {"Location": "https://elsewhere.example/"}), "POST /mj/task/1/cancel answered HTTP 302"),
+        (requests.ConnectionError("refused"), "POST /mj/task/1/cancel failed: ConnectionError"),
+        (requests.ReadTimeout("slow"), "POST /mj/task/1/cancel failed: ReadTimeout"),
+    ],
+)
+def test_cancel_task_failures_raise_upstream_error_without_the_key_or_base(
+    answer: Reply | Exception, fragment: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = RecordingAdapter([answer])
+    with pytest.raises(UpstreamError) as raised:
+        client(adapter, key="sk-secret-cancel-key").cancel_task("1")
+    assert fragment in str(raised.value)
+    assert BASE not in str(raised.value) and "sk-secret-cancel-key" not in str(raised.value)
+    assert "sk-secret-cancel-key" not in caplog.text
+    assert len(adapter.requests) == 1  # not followed, not retried here

@@ -1,4 +1,4 @@
-"""The client of the Midjourney-proxy-style swap API: submit, fetch, list-by-condition, list.
+"""The client of the Midjourney-proxy-style swap API: submit, fetch, list-by-condition, list, cancel.
 
 Every answer the implementations and relays are seen to give is mapped onto three
 outcomes, so callers never read codes themselves:
@@ -36,6 +36,7 @@ SWAP_PATH = "/mj/insight-face/swap"
 LIST_PATH = "/mj/task/list-by-condition"
 FETCH_PATH = "/mj/task/{task_id}/fetch"
 RECENT_PATH = "/mj/task/list"
+CANCEL_PATH = "/mj/task/{task_id}/cancel"
 ANSWER_MAX_DEPTH = 512  # a whole list of snapshots; json.loads itself copes with ~1,000
 _NOT_EXPOSED = {404, 405, 501}
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -219,6 +220,22 @@ class UpstreamClient:
         answer = _with_inferred_id(self._json_answer(response, "GET", path), {}, {task_id}, asked_for=task_id)
         snapshot = _parse_or_count(answer, "GET", path)
         return snapshot if isinstance(snapshot, TaskSnapshot) else None
+
+    def cancel_task(self, task_id: str) -> bool | None:
+        """Ask the upstream to cancel the task: True once asked (2xx), None where the API has no cancel route.
+
+        trueai's midjourney-proxy answers 200 with an empty body whatever happens (an unknown id,
+        a task that already finished and stays finished), so True says only that the request was
+        taken: what became of the task is learnt as always, from its callback or a poll.
+        Anything else (401/403, a guest's 400, 5xx, no answer) raises UpstreamError."""
+        path = CANCEL_PATH.format(task_id=quote(task_id, safe=""))
+        response = self._send("POST", path, None)
+        if response.status_code in _NOT_EXPOSED:
+            return None
+        if 200 <= response.status_code < 300:
+            return True
+        description = _description(_json_object(response.content))
+        raise UpstreamError(f"POST {path} answered HTTP {response.status_code}{_suffix(description)}")
 
     def _send(self, method: str, path: str, body: Any) -> requests.Response:
         try:
