@@ -2,8 +2,8 @@
 
 It speaks the contract in UPSTREAM_API.md over real HTTP (stdlib ThreadingHTTPServer on
 127.0.0.1, a free port by default): submit codes 1/22/23/4, auth styles, task snapshots,
-fetch, list-by-condition and trueai's task/list, unsigned callbacks from a thread pool, result images that may
-expire, and injected faults (see ``swapdrop_emulator.faults`` for the spec language).
+fetch, list-by-condition and trueai's task/list and cancel, unsigned callbacks from a thread pool,
+result images that may expire, and injected faults (see ``swapdrop_emulator.faults`` for the spec language).
 
 Python API (tests)::
 
@@ -16,6 +16,8 @@ Python API (tests)::
     emu.callback(id, snapshot=None, hook=None)    # one synchronous POST -> requests.Response
     emu.notify(id); emu.expire_result(id); emu.wait_idle(timeout)
     emu.task_list_enabled = False             # GET /mj/task/list answers 404 from now on
+    emu.cancel_enabled = False                # POST /mj/task/{id}/cancel answers 404 from now on
+    emu.cancel_requests                       # the task ids of every cancel answered
 
 The default engine is the real face swap (``swapdrop_emulator.faceswap``), imported only
 when a task first needs it, so this package imports without MediaPipe or OpenCV.

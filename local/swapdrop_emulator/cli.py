@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-task-list", action="store_true", help="GET /mj/task/list answers 404 (a relay that does not expose it)"
     )
     parser.add_argument(
+        "--no-cancel", action="store_true", help="POST /mj/task/{id}/cancel answers 404 (a relay that lacks it)"
+    )
+    parser.add_argument(
         "--drip-length", type=int, default=1_000_000, help="Content-Length a drip fault declares (default 1000000)"
     )
     parser.add_argument("--notify-hook", default="", help="global callback URL for tasks submitted without one")
@@ -106,6 +109,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         max_image_bytes=args.max_image_bytes,
         unknown_task=args.unknown_task,
         task_list=not args.no_task_list,
+        cancel=not args.no_cancel,
         drip_length=args.drip_length,
         notify_hook=args.notify_hook,
         public_url=args.public_url,

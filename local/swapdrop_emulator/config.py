@@ -63,6 +63,8 @@ class EmulatorConfig:
     """How long a `timeout` fault holds the connection without answering (stop() cuts it short)."""
     task_list: bool = True
     """Whether ``GET /mj/task/list`` exists (trueai has it); False answers 404, as relays that hide it."""
+    cancel: bool = True
+    """Whether ``POST /mj/task/{id}/cancel`` exists (trueai has it); False answers 404, as relays that lack it."""
     drip_length: int = 1_000_000
     """The Content-Length a `drip` fault declares for the result image."""
 

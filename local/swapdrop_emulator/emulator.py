@@ -9,6 +9,9 @@ Routes (`/mj-fast`, `/mj-relax` and `/mj-turbo` prefixes work too, as trueai acc
 - ``POST /mj/task/list-by-condition``      ``{"ids": [...]}`` -> snapshots of the known ones (auth)
 - ``GET  /mj/task/list``                   the latest 100 tasks, newest first, as trueai exposes it
                                            (auth; HTTP 404 when ``EmulatorConfig.task_list`` is off)
+- ``POST /mj/task/{id}/cancel``            trueai's cancel (auth): HTTP 200, empty body, whatever
+                                           happens; an unfinished task ends FAILURE "取消任务"
+                                           (HTTP 404 when ``EmulatorConfig.cancel`` is off)
 - ``GET  /mj/image/{id}.png``              result images (no auth; may expire)
 - ``GET|POST|DELETE /_emulator/faults``    the fault plan (no auth; see ``_control_faults``)
 - ``GET  /_emulator/health``, ``GET /_emulator/tasks``
@@ -46,6 +49,7 @@ TASK_LIST_PATH = "/mj/task/list"
 TASK_LIST_LIMIT = 100
 _MODE_PREFIX = re.compile(r"^/mj-(?:fast|relax|turbo)(?=/mj/)")
 _FETCH = re.compile(r"^/mj/task/([^/]+)/fetch$")
+_CANCEL = re.compile(r"^/mj/task/([^/]+)/cancel$")
 _IMAGE = re.compile(r"^/mj/image/([^/]+)\.png$")
 FAULT_HEADER = "x-emulator-fault"
 
@@ -77,6 +81,10 @@ class SwapEmulator:
         """GET /mj/task/list requests answered (with the list or with 404)."""
         self.task_list_enabled = config.task_list
         """Whether GET /mj/task/list exists (also set by POST /_emulator/faults {"task_list": false})."""
+        self.cancel_requests: list[str] = []
+        """The task id of every POST /mj/task/{id}/cancel answered (with 200 or with 404)."""
+        self.cancel_enabled = config.cancel
+        """Whether POST /mj/task/{id}/cancel exists (also set by POST /_emulator/faults {"cancel": false})."""
         self._odd_candidates = 0
         self.responses: list[tuple[int, Any]] = []
         """Scripted answers to the next submits: (HTTP status, JSON payload | bytes | None)."""
@@ -254,6 +262,9 @@ class SwapEmulator:
                     return self._list(request)
                 if path == TASK_LIST_PATH and method == "GET":
                     return self._task_list(request)
+                matched = _CANCEL.match(path)
+                if matched and method == "POST":
+                    return self._cancel(request, unquote(matched.group(1)))
             return self._spring_error(404, "Not Found", request.path)
         except _BadRequest as error:
             return HttpReply.json({"error": error.message}, 400)
@@ -435,7 +446,7 @@ class SwapEmulator:
                     self._run(task)
                 except Exception as error:
                     log.exception("task %s crashed in the emulator", task.id)
-                    self._finish_failure(task, f"[Internal Server Error] {error}", notify=True)
+                    self._finish_failure(task, f"[Internal Server Error] {error}", notify=True, if_open=True)
                 with self._lock:
                     if self._waiting and not self._stopping.is_set():
                         task = self._waiting.popleft()
@@ -451,7 +462,8 @@ class SwapEmulator:
         return not self._stopping.wait(self.config.step_delay)
 
     def _run(self, task: Task) -> None:
-        if self._stopping.is_set():
+        """The task's lifecycle; every step leaves a task that was cancelled meanwhile as it is."""
+        if self._stopping.is_set() or task.terminal:
             return
         self._transition(task, status=SUBMITTED, progress="0%", start_time=now_ms())
         if task.faults.stall is not None:
@@ -466,7 +478,7 @@ class SwapEmulator:
             reason = hostile.odd_reason(str(task.faults.odd_snapshot))
         steps = self.config.progress_steps
         for index, percent in enumerate(steps):
-            if not self._pause():
+            if not self._pause() or task.terminal:
                 return
             self._transition(task, status=IN_PROGRESS, progress=f"{percent}%")
             if index == 0 and reason is None:
@@ -478,18 +490,22 @@ class SwapEmulator:
         if not self._pause():
             return
         if reason is not None or image is None:
-            self._finish_failure(task, reason or "the engine failed", notify=True)
+            self._finish_failure(task, reason or "the engine failed", notify=True, if_open=True)
         else:
-            self._finish_success(task, image, notify=True)
+            self._finish_success(task, image, notify=True, if_open=True)
 
     def _transition(self, task: Task, **changes: Any) -> None:
-        self._notify(task, task.update(**changes))
+        snapshot = task.update_if_open(**changes)
+        if snapshot is not None:
+            self._notify(task, snapshot)
 
-    def _finish_success(self, task: Task, image: bytes, notify: bool = False) -> dict[str, Any]:
+    def _finish_success(self, task: Task, image: bytes, notify: bool = False, if_open: bool = False) -> dict[str, Any]:
+        """`if_open`: only if the task has not ended meanwhile (a cancel), else leave it as it is."""
         ttl = task.faults.expire_results
         if ttl is None:
             ttl = self.config.result_ttl_seconds
-        snapshot = task.update(
+        update = task.update_if_open if if_open else task.update
+        snapshot = update(
             status=SUCCESS,
             progress="100%",
             image=image,
@@ -498,13 +514,20 @@ class SwapEmulator:
             finish_time=now_ms(),
             image_expires_at=None if ttl is None else time.monotonic() + ttl,
         )
+        if snapshot is None:
+            log.info("task %s: already %s, its result is dropped", task.id, task.status)
+            return task.snapshot()
         log.info("task %s: SUCCESS", task.id)
         if notify:
             self._notify(task, snapshot)
         return snapshot
 
-    def _finish_failure(self, task: Task, reason: str, notify: bool = False) -> dict[str, Any]:
-        snapshot = task.update(status=FAILURE, progress="", fail_reason=reason, image_url=None, finish_time=now_ms())
+    def _finish_failure(self, task: Task, reason: str, notify: bool = False, if_open: bool = False) -> dict[str, Any]:
+        update = task.update_if_open if if_open else task.update
+        snapshot = update(status=FAILURE, progress="", fail_reason=reason, image_url=None, finish_time=now_ms())
+        if snapshot is None:
+            log.info("task %s: already %s, stays so", task.id, task.status)
+            return task.snapshot()
         log.info("task %s: FAILURE (%s)", task.id, reason)
         if notify:
             self._notify(task, snapshot)
@@ -605,6 +628,28 @@ class SwapEmulator:
         snapshots = [self._report(task) for task in latest]
         return HttpReply.json(self._listing(snapshots, faults), delay=faults.latency)
 
+    def _cancel(self, request: HttpRequest, task_id: str) -> HttpReply:
+        """trueai's ``POST /mj/task/{id}/cancel``: HTTP 200 and an empty body whatever happens.
+
+        An unfinished task (queued, running or stalled) ends FAILURE with failReason "取消任务"
+        and its callback goes out as for any final status; a finished task stays as it is (a
+        cancel can lose the race with a SUCCESS); an unknown id changes nothing."""
+        with self._lock:
+            self.cancel_requests.append(task_id)
+            enabled = self.cancel_enabled
+            task = self.tasks.get(task_id)
+            if enabled and task is not None and task in self._waiting:
+                self._waiting.remove(task)  # it never runs, and frees its place in the queue
+        if not enabled:  # a relay that does not expose it: the same 404 as any unknown route
+            return self._spring_error(404, "Not Found", request.path)
+        if task is None:
+            log.info("cancel of unknown task %s: nothing to do", task_id)
+        elif task.terminal:
+            log.info("cancel of task %s: already %s, stays so", task_id, task.status)
+        else:
+            self._finish_failure(task, protocol.CANCEL_REASON, notify=True, if_open=True)
+        return HttpReply(200)
+
     def _image(self, request: HttpRequest, task_id: str) -> HttpReply:
         faults = self._resolve("image", request)
         early = self._early(faults)
@@ -641,6 +686,7 @@ class SwapEmulator:
             if method == "DELETE":
                 self.faults.clear()
                 self.task_list_enabled = self.config.task_list
+                self.cancel_enabled = self.config.cancel
                 return HttpReply.json(self._plan())
             if method == "POST":
                 return self._control_faults(request)
@@ -652,6 +698,7 @@ class SwapEmulator:
             {"clear": true,                      # first forget all faults and scripted answers
              "seed": 7,                          # reseed the random generator
              "task_list": false,                 # GET /mj/task/list answers 404 (true: it is back)
+             "cancel": false,                    # POST /mj/task/{id}/cancel answers 404 (true: it is back)
              "always": ["latency=0.2", ...],     # sticky faults (a spec or a list of specs)
              "next": ["code=23", "list:status=503"],  # once-only entries, routed by scope
              "script": [{"status": 200, "body": {"code": 23, "description": "..."}}]}
@@ -676,12 +723,18 @@ class SwapEmulator:
         task_list = body.get("task_list", ...)
         if task_list is not ... and not isinstance(task_list, bool):
             raise _BadRequest("task_list must be true or false")
+        cancel = body.get("cancel", ...)
+        if cancel is not ... and not isinstance(cancel, bool):
+            raise _BadRequest("cancel must be true or false")
         if body.get("clear"):
             self.faults.clear()
             self.responses.clear()
             self.task_list_enabled = self.config.task_list
+            self.cancel_enabled = self.config.cancel
         if task_list is not ...:
             self.task_list_enabled = task_list
+        if cancel is not ...:
+            self.cancel_enabled = cancel
         if seed is not ...:
             self.faults.reseed(seed)
         for faults in always:
@@ -694,7 +747,12 @@ class SwapEmulator:
         return HttpReply.json(self._plan())
 
     def _plan(self) -> dict[str, Any]:
-        return {**self.faults.describe(), "script": len(self.responses), "task_list": self.task_list_enabled}
+        return {
+            **self.faults.describe(),
+            "script": len(self.responses),
+            "task_list": self.task_list_enabled,
+            "cancel": self.cancel_enabled,
+        }
 
 
 _INVALID = object()

@@ -32,6 +32,8 @@ DESCRIPTIONS = {
     NOT_FOUND: "关联任务不存在或已失效",
     FAILURE: "提交失败，系统异常",
 }
+CANCEL_REASON = "取消任务"
+"""trueai's failReason for a task cancelled through POST /mj/task/{id}/cancel ("task cancelled")."""
 QUEUE_FULL_DESCRIPTIONS = {QUEUE_REJECTED: "队列已满，请稍后尝试", FAILURE: "提交失败，队列已满，请稍后重试"}
 
 _ROLES = {"source": "人脸图片", "target": "目标图片"}

@@ -83,6 +83,11 @@ class Task:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    def update_if_open(self, **changes: Any) -> dict[str, Any] | None:
+        """As update, unless the task has ended (a cancel got there first): then None, nothing changed."""
+        with self.lock:
+            return None if self.terminal else self.update(**changes)
+
     def update(self, **changes: Any) -> dict[str, Any]:
         """Change fields together; returns the snapshot right after the change."""
         with self.lock:
