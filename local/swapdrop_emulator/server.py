@@ -9,6 +9,7 @@ import logging
 import selectors
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,6 +121,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionResetError | BrokenPipeError):  # a client that gave up: not our fault
+            log.debug("client %s went away: %s", client_address, type(error).__name__)
+            return
         log.exception("unexpected error while serving %s", client_address)
 
 

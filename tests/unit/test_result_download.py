@@ -401,3 +401,13 @@ def test_an_outbox_claim_outlasts_a_whole_result_download() -> None:
     from swapdrop.state_machine import DELIVERY_LEASE_SECONDS
 
     assert DELIVERY_LEASE_SECONDS >= 2 * DEFAULT_BUDGET_SECONDS
+
+
+def test_a_callbacks_copy_gives_up_before_a_relay_stops_waiting_for_the_answer() -> None:
+    """The callback copies the result while the relay waits for its answer (the emulator waits
+    10 s, as relays do): a slow result is left to the reconciler's whole budget instead."""
+    from swapdrop.result_download import CALLBACK_BUDGET_SECONDS, DEFAULT_BUDGET_SECONDS
+    from swapdrop_emulator import EmulatorConfig
+
+    assert EmulatorConfig(api_key="k").callback_timeout / 1.5 > CALLBACK_BUDGET_SECONDS
+    assert CALLBACK_BUDGET_SECONDS < DEFAULT_BUDGET_SECONDS

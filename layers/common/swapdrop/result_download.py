@@ -27,6 +27,10 @@ from swapdrop.image_check import InvalidImage, inspect_image
 
 MAX_REDIRECTS = 3
 DEFAULT_BUDGET_SECONDS = 20.0
+CALLBACK_BUDGET_SECONDS = 6.0
+"""The copy made while a callback waits for its answer: relays give up on a callback after a
+few seconds (the emulator after 10), so a slow result is left to the reconciler, which copies
+with the whole DEFAULT_BUDGET_SECONDS."""
 _READ_SIZE = 64 * 1024
 _SLACK = 0.05  # a socket timeout set to the time left may wake a hair before the deadline
 _ALWAYS_BLOCKED = (

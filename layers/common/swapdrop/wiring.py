@@ -17,7 +17,7 @@ from swapdrop.job_events import EventBridgePublisher
 from swapdrop.job_store import DynamoJobStore
 from swapdrop.media_store import S3MediaStore
 from swapdrop.reconciler import Reconciler
-from swapdrop.result_download import ResultDownloader
+from swapdrop.result_download import CALLBACK_BUDGET_SECONDS, DEFAULT_BUDGET_SECONDS, ResultDownloader
 from swapdrop.secrets import secret_reader
 from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
 from swapdrop.submission import SubmitPolicy, Submitter
@@ -48,13 +48,17 @@ def media_store(config: Settings) -> S3MediaStore:
     return S3MediaStore(boto3.client("s3"), config.bucket_name)
 
 
-def finisher(config: Settings, jobs: DynamoJobStore, media: S3MediaStore) -> JobFinisher:
+def finisher(
+    config: Settings, jobs: DynamoJobStore, media: S3MediaStore, copy_budget: float = DEFAULT_BUDGET_SECONDS
+) -> JobFinisher:
     """Shares the caller's store and S3 client: each client costs cold-start time."""
     return JobFinisher(
         jobs=jobs,
         media=media,
         downloader=ResultDownloader(
-            max_bytes=config.max_image_bytes * 4, allow_private=config.allow_private_result_urls
+            max_bytes=config.max_image_bytes * 4,
+            allow_private=config.allow_private_result_urls,
+            budget_seconds=copy_budget,
         ),
         events=EventBridgePublisher(boto3.client("events"), config.event_bus_name),
     )
@@ -86,7 +90,7 @@ def callback_receiver() -> CallbackReceiver:
     jobs = job_store(config)
     return CallbackReceiver(
         jobs=jobs,
-        applier=SnapshotApplier(jobs, finisher(config, jobs, media_store(config))),
+        applier=SnapshotApplier(jobs, finisher(config, jobs, media_store(config), CALLBACK_BUDGET_SECONDS)),
         token_secret=secret_reader(config.callback_token_secret_id, _secrets()),
     )
 
