@@ -30,7 +30,7 @@ KEY_PROPERTY = {
     "AWS::SecretsManager::Secret": "KmsKeyId",
     "AWS::Logs::LogGroup": "KmsKeyId",
 }
-WRITERS = {"CallbackFunction", "ReconcileFunction"}  # they put results/ objects under SSE-KMS
+WRITERS = {"CallbackFunction", "ReconcileFunction", "SubmitFunction"}  # they put results/ objects under SSE-KMS
 
 
 def resolved(template: dict[str, Any], **overrides: Any) -> dict[str, dict[str, Any]]:
