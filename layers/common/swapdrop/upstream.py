@@ -196,7 +196,8 @@ class UpstreamClient:
             batch = task_ids[start : start + LIST_BATCH_SIZE]
             payload = self._json_answer(self._send("POST", LIST_PATH, {"ids": batch}), "POST", LIST_PATH)
             if isinstance(payload, list) and task_of_state:
-                payload = [_with_inferred_id(item, task_of_state, set(batch)) for item in payload]
+                asked = set(batch)
+                payload = [_with_id(item, _asked_task_of_state(item, task_of_state, asked)) for item in payload]
             snapshots.extend(_snapshots_of(payload, "POST", LIST_PATH))
         return snapshots
 
@@ -217,7 +218,7 @@ class UpstreamClient:
         response = self._send("GET", path, None)
         if response.status_code == 200 and not response.content.strip():
             return None
-        answer = _with_inferred_id(self._json_answer(response, "GET", path), {}, {task_id}, asked_for=task_id)
+        answer = _with_id(self._json_answer(response, "GET", path), task_id)  # the task asked for
         snapshot = _parse_or_count(answer, "GET", path)
         return snapshot if isinstance(snapshot, TaskSnapshot) else None
 
@@ -260,16 +261,16 @@ class UpstreamClient:
             raise UpstreamError(f"{method} {path} answered non-JSON: {error}") from None
 
 
-def _with_inferred_id(
-    item: Any, task_of_state: Mapping[str, str], asked: set[str], asked_for: str | None = None
-) -> Any:
-    """The item with the id it can only have: that of the one task asked for (fetch), or of the
-    asked task that the job named by its `state` follows (list-by-condition). Else unchanged."""
-    if not isinstance(item, dict) or item.get("id") not in (None, ""):
-        return item
-    state = item.get("state")
-    task_id = asked_for or (task_of_state.get(state) if isinstance(state, str) else None)
-    if task_id is None or task_id not in asked:
+def _asked_task_of_state(item: Any, task_of_state: Mapping[str, str], asked: set[str]) -> str | None:
+    """The asked task that the job named by the item's `state` follows, if any."""
+    state = item.get("state") if isinstance(item, dict) else None
+    task_id = task_of_state.get(state) if isinstance(state, str) else None
+    return task_id if task_id in asked else None
+
+
+def _with_id(item: Any, task_id: str | None) -> Any:
+    """An item that lost its id, given the only id it can have (counted); anything else unchanged."""
+    if task_id is None or not isinstance(item, dict) or item.get("id") not in (None, ""):
         return item
     metrics.add_metric(name="UpstreamIdsInferred", unit="Count", value=1)
     return {**item, "id": task_id}
