@@ -16,6 +16,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -122,6 +123,17 @@ def _load(spec: FunctionSpec) -> Any:
     return handler
 
 
+def send_message(conn: Connection, message: Any) -> None:
+    """Send one message, pickled to bytes first.
+
+    Connection.send pickles into a BytesIO and writes a view of it. When the other end has
+    died, the OSError's frames pin that view; if the error ends up in a reference cycle, the
+    BytesIO is collected later with the view still open and Python reports an unraisable
+    BufferError in whatever thread the collector happens to run.
+    """
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 def _error_reply(exc: BaseException, error_type: str | None = None) -> tuple[str, str, str, list[str]]:
     return ("error", error_type or type(exc).__name__, str(exc), traceback.format_exception(exc))
 
@@ -133,9 +145,9 @@ def _worker_main(conn: Connection, spec: FunctionSpec, paths: list[str], environ
     try:
         handler = _load(spec)
     except Exception as exc:
-        conn.send(_error_reply(exc, IMPORT_ERROR if isinstance(exc, ImportError) else None))
+        send_message(conn, _error_reply(exc, IMPORT_ERROR if isinstance(exc, ImportError) else None))
         return
-    conn.send(("ready", os.getpid()))
+    send_message(conn, ("ready", os.getpid()))
     while True:
         try:
             message = conn.recv()
@@ -152,9 +164,9 @@ def _worker_main(conn: Connection, spec: FunctionSpec, paths: list[str], environ
         except Exception as exc:  # the handler's error; SystemExit & co. end the container, as on Lambda
             reply = _error_reply(exc)
         try:
-            conn.send(reply)
+            send_message(conn, reply)
         except Exception as exc:  # a result that cannot leave the container
-            conn.send(_error_reply(exc, MARSHAL_ERROR))
+            send_message(conn, _error_reply(exc, MARSHAL_ERROR))
 
 
 @dataclass(eq=False)
@@ -257,7 +269,7 @@ class LocalFunction:
             workers = list(self._workers)
         for worker in workers:
             with contextlib.suppress(OSError):
-                worker.conn.send(None)
+                send_message(worker.conn, None)
         for worker in workers:
             worker.process.join(timeout=2)
             if worker.process.is_alive():
@@ -356,7 +368,7 @@ class LocalFunction:
         if not worker.ready:  # a cold start: init is not part of the invocation's timeout
             self._await_ready(worker, request_id, self.init_timeout)
         try:
-            worker.conn.send((request_id, event))
+            send_message(worker.conn, (request_id, event))
         except OSError:
             raise self._exit_message(worker, request_id) from None
         reply = self._receive(worker, request_id, self.spec.timeout)

@@ -4,16 +4,19 @@ workers are all busy throttles; module state survives between invocations of one
 
 from __future__ import annotations
 
+import gc
 import logging
+import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from swapdrop_local.functions import FunctionError, FunctionSpec, LocalFunction
+from swapdrop_local.functions import FunctionError, FunctionSpec, LocalFunction, send_message
 
 HANDLERS = Path(__file__).resolve().parent / "runtime_handlers"
 
@@ -144,3 +147,33 @@ def test_a_function_whose_workers_are_all_busy_throttles(make_function) -> None:
     thread.join(timeout=30)
     assert "result" in outcome
     assert function.invoke({}, wait=30)["calls"] >= 2, "a caller that may wait gets the worker once free"
+
+
+def test_a_send_to_a_dead_worker_leaves_nothing_for_the_collector_to_trip_on(monkeypatch) -> None:
+    """The error from a send to a dead worker may land in a reference cycle (it did in a CI run,
+    via the poller). Collected later, it must not leave a BytesIO with an open view behind:
+    Python would report an unraisable BufferError in whatever thread ran the collector."""
+    unraisable: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: unraisable.append(info.exc_value))
+    parent, child = multiprocessing.Pipe()
+    child.close()
+
+    def fail_in_a_cycle() -> None:
+        try:
+            send_message(parent, ("request-id", {"Records": [{"body": "x" * 4096}]}))
+        except OSError as exc:
+            kept = exc  # this frame is in exc's traceback: a cycle only the collector frees
+            assert kept.__traceback__ is not None
+
+    gc.disable()
+    try:
+        fail_in_a_cycle()
+        gc.collect()
+    finally:
+        gc.enable()
+        parent.close()
+    assert unraisable == []
+
+    parent, child = multiprocessing.Pipe()
+    send_message(parent, ("request-id", {"ok": True}))
+    assert child.recv() == ("request-id", {"ok": True}), "the worker side still reads it with recv()"
