@@ -34,6 +34,18 @@ class Settings(BaseModel, frozen=True):
     job_timeout_minutes: int = Field(default=60, ge=1)
     reconcile_quiet_seconds: int = Field(default=120, ge=0)
     allow_private_result_urls: bool = False
+    # --- the jobs API (ApiFunction); other functions leave these unset ---
+    submit_queue_url: str = ""
+    """Where the jobs API enqueues {"jobId": …} for the submitter."""
+    idempotency_table_name: str = ""
+    """Powertools idempotency records for the jobs API's Idempotency-Key header."""
+    upload_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    """How long a presigned POST (a face or a job's target) stays valid."""
+    upload_grace_seconds: int = Field(default=300, ge=0, le=24 * 3600)
+    """After a job's upload form expires, how long before the job ends FAILURE "target never uploaded"."""
+    result_url_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    """How long the presigned GET in GET /jobs/{jobId}'s `result.url` stays valid."""
+    swapdrop_version: str = "dev"
 
     @field_validator("upstream_instance_id", mode="before")
     @classmethod

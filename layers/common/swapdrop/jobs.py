@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -10,6 +11,8 @@ from typing import Any
 
 
 class JobStatus(StrEnum):
+    AWAITING_UPLOAD = "AWAITING_UPLOAD"
+    """Created by the jobs API with a presigned POST; becomes PENDING when the target arrives."""
     PENDING = "PENDING"
     SUBMITTED = "SUBMITTED"
     IN_PROGRESS = "IN_PROGRESS"
@@ -31,18 +34,30 @@ class JobStatus(StrEnum):
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REJECTED, JobStatus.CANCELLED})
 _RANK = {
-    JobStatus.PENDING: 0,
-    JobStatus.SUBMITTED: 1,
-    JobStatus.IN_PROGRESS: 2,
-    JobStatus.SUCCESS: 3,
-    JobStatus.FAILURE: 3,
-    JobStatus.REJECTED: 3,
-    JobStatus.CANCELLED: 3,
+    JobStatus.AWAITING_UPLOAD: 0,
+    JobStatus.PENDING: 1,
+    JobStatus.SUBMITTED: 2,
+    JobStatus.IN_PROGRESS: 3,
+    JobStatus.SUCCESS: 4,
+    JobStatus.FAILURE: 4,
+    JobStatus.REJECTED: 4,
+    JobStatus.CANCELLED: 4,
 }
 
 OPEN_FLAG = "OPEN"
 """Value of the sparse-index attribute `openFlag`, present only while a job needs the reconciler."""
-DERIVED_INDEX_KEYS = frozenset({"openFlag"})
+LIST_SHARDS = 4
+"""Write shards of the low-cardinality list partitions (all jobs, by status, by face): a status
+with five values, or one popular face, would otherwise be one hot partition."""
+LIST_INDEXES = {
+    "JobsByTime": "listAll",
+    "JobsByStatus": "listStatus",
+    "JobsByFace": "listFace",
+    "JobsByOwner": "listOwner",
+}
+"""The list indexes (GSI name → partition key attribute); each sorts on `listSort` = createdAt#jobId."""
+LIST_SORT_KEY = "listSort"
+DERIVED_INDEX_KEYS = frozenset({"openFlag", LIST_SORT_KEY, *LIST_INDEXES.values()})
 """Index keys this code derives (in `Job.index_keys`); recomputed on every write, never kept from a read."""
 _LEGACY_OUTBOX = frozenset({"eventPending", "resultCopyAttempts", "resultCopyError"})
 """Outbox attributes of the code before `deliveries`: still written (so that code can read new items)
@@ -50,7 +65,7 @@ and read from items that lack `deliveries`."""
 
 MAX_HISTORY = 20
 """Transitions kept on a job: enough to see its whole life, bounded so the item stays small."""
-VIAS = frozenset({"submit", "callback", "poll", "api", "reconciler"})
+VIAS = frozenset({"submit", "callback", "poll", "api", "reconciler", "upload"})
 
 COPY = "copy"
 EVENT = "event"
@@ -123,6 +138,11 @@ class Transition:
         return cls(from_=str(item["from"]), to=str(item["to"]), at=str(item["at"]), via=str(item["via"]))
 
 
+def list_shard(job_id: str) -> int:
+    """The job's write shard in the list indexes: stable, and spread evenly whatever the id's form."""
+    return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") % LIST_SHARDS
+
+
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -173,6 +193,23 @@ class Job:
     targetSequencer: str | None = None
     targetEventTime: str | None = None
     """The S3 event's sequencer and time for the target: which of two uploads of one key is newer."""
+    origin: str | None = None
+    """Which entrance made the job: None or "inbox" (an upload under inbox/), "api" (POST /jobs or a retry)."""
+    requestedBy: str | None = None
+    """Who asked: the JWT's `sub`, or the IAM caller's ARN (API jobs only)."""
+    requesterKind: str | None = None
+    """"jwt" or "iam": a JWT caller sees only jobs whose requestedBy is its sub and requesterKind is "jwt"."""
+    metadata: Mapping[str, str] | None = None
+    """The caller's own labels (POST /jobs `metadata`), kept and returned as given."""
+    targetUrl: str | None = None
+    """A URL target: the submitter fetches it into targetKey (jobs/<jobId>/target) first."""
+    uploadExpiresAt: str | None = None
+    """AWAITING_UPLOAD: when the presigned POST expires; the reconciler fails the job after it plus a margin."""
+    retryOf: str | None = None
+    retriedBy: str | None = None
+    resultBase: str | None = None
+    """The result key without its extension, for jobs outside the drop-folder layout
+    (results/<face>/jobs/<jobId>); None: derived from the inbox target key as always."""
     deliveries: Mapping[str, Delivery] = field(default_factory=dict)
     """The outbox, created at the terminal transition: copy, then event (see DELIVERY_ORDER)."""
     history: tuple[Transition, ...] = ()
@@ -221,7 +258,16 @@ class Job:
 
     def index_keys(self) -> dict[str, str]:
         """Every index key this code derives, in one place (sparse: absent when the job is not listed)."""
-        return {"openFlag": OPEN_FLAG} if self.needs_attention else {}
+        keys = {"openFlag": OPEN_FLAG} if self.needs_attention else {}
+        shard = list_shard(self.jobId)
+        keys[LIST_SORT_KEY] = f"{self.createdAt}#{self.jobId}"
+        keys["listAll"] = f"ALL#{shard}"
+        keys["listStatus"] = f"{self.status.value}#{shard}"
+        if self.face:
+            keys["listFace"] = f"{self.face}#{shard}"
+        if self.requesterKind == "jwt" and self.requestedBy:
+            keys["listOwner"] = self.requestedBy
+        return keys
 
     # --- the DynamoDB item -----------------------------------------------------------------
 

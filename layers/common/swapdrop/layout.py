@@ -2,7 +2,10 @@
 
     faces/<face>.<ext>            a source face (no trigger)
     inbox/<face>/<path>.<ext>     a target; each new object is one job
-    results/<face>/<path>.<ext>   the swapped image (written by the pipeline, never triggers)
+    uploads/<jobId>/target.<ext>  a jobs-API target sent with its presigned POST; binds to that job
+    jobs/<jobId>/target           a jobs-API URL target, fetched by the submitter (no trigger)
+    results/<face>/<path>.<ext>   the swapped image of an inbox target (written by the pipeline, never triggers)
+    results/<face>/jobs/<jobId>.<ext>  the swapped image of a jobs-API job
 
 `<ext>` is jpg, jpeg, png or webp in any case. Keys in S3 events are URL-encoded and
 must go through `decode_event_key` first.
@@ -25,6 +28,11 @@ from urllib.parse import unquote_plus
 FACES_PREFIX = "faces/"
 INBOX_PREFIX = "inbox/"
 RESULTS_PREFIX = "results/"
+UPLOADS_PREFIX = "uploads/"
+JOB_INPUTS_PREFIX = "jobs/"
+CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+"""The image types the jobs API hands out upload forms for, and the extension each gets."""
+_UPLOAD_KEY = re.compile(r"^uploads/([0-9a-f]{32})/target\.(jpg|png|webp)$")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 MAX_FACE_NAME_LENGTH = 128
 MAX_KEY_BYTES = 1024
@@ -144,6 +152,44 @@ def _validate_face_name(face: str) -> None:
         raise LayoutError(f"face name '{face[:40]}…' is longer than {MAX_FACE_NAME_LENGTH} characters")
     if face in (".", ".."):
         raise LayoutError(f"'{face}' is not a usable face name")
+
+
+def face_name_problem(face: str) -> str | None:
+    """Why `face` cannot name a face (faces/<face>.<ext>, inbox/<face>/…), or None: the drop
+    folder's rule, for names that arrive by themselves (the jobs API's PUT /faces/{face})."""
+    if not face:
+        return "the face name is empty"
+    problem = _character_problem(face)
+    if problem:
+        return f"face name {problem}"
+    if "/" in face:
+        return f"face name '{printable(face[:40])}' contains '/'; a face name is one folder name"
+    try:
+        _validate_face_name(face)
+    except LayoutError as error:
+        return str(error)
+    return None
+
+
+def upload_key(job_id: str, content_type: str) -> str:
+    """Where a jobs-API target is uploaded with its presigned POST: the key names the job."""
+    return f"{UPLOADS_PREFIX}{job_id}/target.{CONTENT_TYPES[content_type]}"
+
+
+def job_id_of_upload(key: str) -> str | None:
+    """The job an uploads/ key belongs to, or None for a key the API never hands out."""
+    found = _UPLOAD_KEY.match(key)
+    return found.group(1) if found else None
+
+
+def input_key(job_id: str) -> str:
+    """Where the submitter keeps a URL target it fetched (no notification on jobs/)."""
+    return f"{JOB_INPUTS_PREFIX}{job_id}/target"
+
+
+def api_result_base(face: str, job_id: str) -> str:
+    """A jobs-API job's result key, less its extension (the result's real format decides that)."""
+    return f"{RESULTS_PREFIX}{face}/jobs/{job_id}"
 
 
 def face_key_candidates_prefix(face: str) -> str:

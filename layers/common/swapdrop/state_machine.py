@@ -206,6 +206,42 @@ def cancel(job: Job, now: datetime, reason: str, via: str = "api") -> Decision:
     return _change(job, now, via, status=JobStatus.CANCELLED, failReason=reason)
 
 
+def bind_upload(
+    job: Job, now: datetime, version_id: str | None, sequencer: str | None, event_time: str | None
+) -> Decision:
+    """The target of an AWAITING_UPLOAD job arrived: the job becomes PENDING, pinned to that version.
+
+    Only the first upload binds; a reused form (a second upload to the same key) changes nothing."""
+    if job.status is not JobStatus.AWAITING_UPLOAD:
+        return _keep(job, f"job is already {job.status.value}")
+    return _change(
+        job,
+        now,
+        "upload",
+        status=JobStatus.PENDING,
+        targetVersionId=version_id,
+        targetSequencer=sequencer,
+        targetEventTime=event_time,
+        uploadExpiresAt=None,
+    )
+
+
+def expire_upload(job: Job, now: datetime, reason: str, via: str = "reconciler") -> Decision:
+    """An AWAITING_UPLOAD job whose upload form expired (plus a margin) ends FAILURE with `reason`."""
+    if job.status is not JobStatus.AWAITING_UPLOAD:
+        return _keep(job, f"job is already {job.status.value}")
+    return _change(job, now, via, status=JobStatus.FAILURE, failReason=reason)
+
+
+def link_retry(job: Job, now: datetime, retried_by: str) -> Decision:
+    """Record the job that retries this one (a terminal job's only change: a link, never its status).
+
+    One retry per job: a second one is refused, naming the first."""
+    if job.retriedBy is not None and job.retriedBy != retried_by:
+        return _keep(job, f"job was already retried by {job.retriedBy}")
+    return _change(job, now, retriedBy=retried_by)
+
+
 def note_inputs(job: Job, now: datetime, face: str, source_key: str) -> Decision:
     return _change(job, now, face=face, sourceKey=source_key)
 
