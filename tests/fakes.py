@@ -25,7 +25,7 @@ from swapdrop.job_store import VersionConflict
 from swapdrop.jobs import OPEN_FLAG, Job
 from swapdrop.media_store import MAX_LISTED_KEYS, ObjectMissing, ObjectTooLarge, ResultWrite, TargetOrder
 from swapdrop.result_download import DownloadedImage
-from swapdrop.submission import SubmitResult, Upload
+from swapdrop.submission import Outcome, SubmitResult, Upload
 from swapdrop.task_snapshot import TaskSnapshot
 from swapdrop.upstream import SubmitOutcome, SwapRequest
 
@@ -207,10 +207,20 @@ class FakeSwapGateway:
         self.recent: list[TaskSnapshot] | None = None
         """What recent_tasks() answers (None: the API has no task list)."""
         self.recent_calls = 0
+        self.cancelled: list[str] = []
+        """Task ids cancel_task() was asked to cancel."""
+        self.cancel_answer: bool | BaseException | None = True
+        """What cancel_task() answers (None: no cancel route), or raises."""
 
     def recent_tasks(self) -> list[TaskSnapshot] | None:
         self.recent_calls += 1
         return None if self.recent is None else list(self.recent)
+
+    def cancel_task(self, task_id: str) -> bool | None:
+        self.cancelled.append(task_id)
+        if isinstance(self.cancel_answer, BaseException):
+            raise self.cancel_answer
+        return self.cancel_answer
 
     def script(self, *outcomes: SubmitOutcome | BaseException) -> None:
         self.outcomes.extend(outcomes)
@@ -305,15 +315,24 @@ class FakeSubmitQueue:
 
 
 class FakeSubmitter:
-    """submission.Submitter's submit(), answering from a function of the upload."""
+    """submission.Submitter's submit() and submit_job(), answering from a function of the upload
+    (`job_answer`: of the job id; by default SUBMITTED)."""
 
-    def __init__(self, answer: Callable[[Upload], SubmitResult]) -> None:
+    def __init__(
+        self, answer: Callable[[Upload], SubmitResult], job_answer: Callable[[str], SubmitResult] | None = None
+    ) -> None:
         self._answer = answer
+        self._job_answer = job_answer or (lambda job_id: SubmitResult(job_id, Outcome.SUBMITTED))
         self.calls: list[tuple[Upload, int]] = []
+        self.job_calls: list[tuple[str, int]] = []
 
     def submit(self, upload: Upload, lease_seconds: int) -> SubmitResult:
         self.calls.append((upload, lease_seconds))
         return self._answer(upload)
+
+    def submit_job(self, job_id: str, lease_seconds: int) -> SubmitResult:
+        self.job_calls.append((job_id, lease_seconds))
+        return self._job_answer(job_id)
 
 
 @dataclass

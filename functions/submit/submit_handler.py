@@ -1,4 +1,4 @@
-"""SubmitFunction: S3 upload notifications (via SQS, or direct) → submitted swap jobs."""
+"""SubmitFunction: S3 upload notifications and jobs-API job ids (via SQS; S3 events also direct) → submitted swaps."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.observability import logger, metrics, tracer
-from swapdrop.s3_events import is_test_event, parse_message_body, uploads_from_s3_event
-from swapdrop.submission import Outcome, Submitter
+from swapdrop.s3_events import JobMessage, Malformed, S3Uploads, TestEvent, read_message, uploads_from_s3_event
+from swapdrop.submission import Outcome, SubmitResult, Submitter, Upload
 from swapdrop.submit_queue import SubmitQueue
 
 LEASE_MARGIN_SECONDS = 15
@@ -29,11 +29,15 @@ def lease_seconds(context: LambdaContext) -> int:
 
 def submit_all(event: dict[str, Any], submitter: Submitter, lease: int) -> int | None:
     """Submit every upload in one S3 event; the longest backoff asked for, if any."""
-    delays = [
-        result.retry_after_seconds or 0
-        for upload in uploads_from_s3_event(event)
-        if (result := submitter.submit(upload, lease)).outcome is Outcome.RETRY_LATER
-    ]
+    return submit_uploads(uploads_from_s3_event(event), submitter, lease)
+
+
+def submit_uploads(uploads: list[Upload], submitter: Submitter, lease: int) -> int | None:
+    return longest_backoff([submitter.submit(upload, lease) for upload in uploads])
+
+
+def longest_backoff(results: list[SubmitResult]) -> int | None:
+    delays = [r.retry_after_seconds or 0 for r in results if r.outcome is Outcome.RETRY_LATER]
     return max(delays) if delays else None
 
 
@@ -48,11 +52,21 @@ def handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, l
 
 
 def _handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
-    body = parse_message_body(record.body)
-    if is_test_event(body):
-        logger.info("s3:TestEvent dropped")
-        return
-    delay = submit_all(body, submitter, lease)
+    match read_message(record.body):
+        case TestEvent():
+            logger.info("s3:TestEvent dropped")
+            return
+        case Malformed(shape=shape):
+            # Retrying cannot mend it: drop it (a DLQ would only collect it), say what it looked like.
+            metrics.add_metric(name="MalformedMessages", unit="Count", value=1)
+            logger.warning(
+                "message dropped: not one SubmitFunction takes", extra={"message_id": record.message_id, "shape": shape}
+            )
+            return
+        case JobMessage(job_id=job_id):
+            delay = longest_backoff([submitter.submit_job(job_id, lease)])
+        case S3Uploads(uploads=uploads):
+            delay = submit_uploads(uploads, submitter, lease)
     if delay is not None:
         queue.defer(record.event_source_arn, record.receipt_handle, delay)
         raise RetryLater(f"retry in {delay} s")

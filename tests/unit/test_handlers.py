@@ -296,7 +296,7 @@ def test_raw_body() -> None:
 
 
 def test_reconcile_handler_returns_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
-    report = ReconcileReport(examined=4, finished=1, timed_out=1, polled=2, updated=1, poll_error=None)
+    report = ReconcileReport(examined=4, finished=1, timed_out=1, polled=2, updated=1, expired=3, poll_error=None)
     runs: list[int] = []
 
     class OneRun:
@@ -312,6 +312,7 @@ def test_reconcile_handler_returns_the_report(monkeypatch: pytest.MonkeyPatch) -
         "timed_out": 1,
         "polled": 2,
         "updated": 1,
+        "expired": 3,
         "errors": 0,
         "poll_error": None,
     }

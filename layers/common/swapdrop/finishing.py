@@ -75,9 +75,9 @@ class JobFinisher:
     def _copy_result(self, job: Job) -> sm.Decision:
         assert job.imageUrl is not None
         try:
-            target = parse_inbox_key(job.targetKey)
+            name_result = _result_namer(job)
             image = self._downloader.download(job.imageUrl)
-            key = result_key(target, image.extension)
+            key = name_result(image.extension)
             written = self._media.write_result(
                 key,
                 image.data,
@@ -115,6 +115,15 @@ class JobFinisher:
             why = f"could not publish ({type(error).__name__})"
             return update_job(self._jobs, job.jobId, lambda j: sm.record_event_failed(j, self._clock(), why))
         return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock()))
+
+
+def _result_namer(job: Job) -> Callable[[str], str]:
+    """The result key for an extension: `resultBase.<ext>` for a jobs-API job, else the inbox rule
+    (same face and path as the target). Checked before downloading: a bad target key fails early."""
+    if job.resultBase:
+        return lambda extension: f"{job.resultBase}.{extension}"
+    target = parse_inbox_key(job.targetKey)
+    return lambda extension: result_key(target, extension)
 
 
 def _aws_error_code(error: Exception) -> str:

@@ -6,7 +6,9 @@ For every job the sparse OpenJobs index holds that has had no news for a while:
   PENDING job whose submit may have been sent (its answer lost) is looked for in the
   swap API's task list (by `state`, our job id) and its task adopted when found;
 - jobs with an upstream task: poll list-by-condition and apply the snapshots
-  exactly as a callback would (same SnapshotApplier).
+  exactly as a callback would (same SnapshotApplier);
+- jobs-API jobs still awaiting their upload once the upload form has expired (plus a grace
+  for S3's event to arrive): end them, saying so; the job timeout does not apply to them.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class ReconcileReport:
     polled: int = 0
     updated: int = 0
     """Jobs changed by a polled snapshot, or by adopting a lost submit's task from the task list."""
+    expired: int = 0
+    """AWAITING_UPLOAD jobs ended because their target never arrived."""
     errors: int = 0
     poll_error: str | None = None
 
@@ -54,6 +58,7 @@ class Reconciler:
         job_timeout_minutes: int,
         quiet_seconds: int,
         clock: Callable[[], datetime] = utc_now,
+        upload_grace_seconds: int = 300,
     ) -> None:
         self._jobs = jobs
         self._poller = poller
@@ -62,6 +67,7 @@ class Reconciler:
         self._timeout = timedelta(minutes=job_timeout_minutes)
         self._timeout_minutes = job_timeout_minutes
         self._quiet = timedelta(seconds=quiet_seconds)
+        self._upload_grace = timedelta(seconds=upload_grace_seconds)
         self._clock = clock
         self._recent: list[TaskSnapshot] | None = None
         self._recent_read = False
@@ -100,6 +106,9 @@ class Reconciler:
             if current is not None and current.needs_attention:
                 self._finisher.finish(current)
                 report.finished += 1
+        elif job.status is JobStatus.AWAITING_UPLOAD and job.uploadExpiresAt is not None:
+            if now > parse_iso(job.uploadExpiresAt) + self._upload_grace:
+                self._expire_upload(job, report)
         elif self._overdue(job, now):
             if job.status is JobStatus.PENDING and job.attempts > 0:
                 adopted = self._adopt(job, report)
@@ -126,6 +135,18 @@ class Reconciler:
             metrics.add_metric(name="TasksAdopted", unit="Count", value=1)
             logger.info("adopted an upstream task of a lost submit", extra={"job_id": job.jobId, "task_id": task.id})
         return decision.job
+
+    def _expire_upload(self, job: Job, report: ReconcileReport) -> None:
+        def expire(current: Job) -> sm.Decision:
+            reason = f"target never uploaded: the upload form expired at {current.uploadExpiresAt}"
+            return sm.expire_upload(current, self._clock(), reason, via="reconciler")
+
+        decision = update_job(self._jobs, job.jobId, expire)
+        if decision.became_terminal:
+            report.expired += 1
+            metrics.add_metric(name="UploadsExpired", unit="Count", value=1)
+            logger.info("job ended: its target was never uploaded", extra={"job_id": job.jobId})
+        self._finisher.finish(decision.job, held=decision.claimed)
 
     def _time_out(self, job: Job, report: ReconcileReport, task_may_exist: bool = False) -> None:
         decision = update_job(

@@ -251,6 +251,8 @@ def note_inputs(job: Job, now: datetime, face: str, source_key: str) -> Decision
 
 def apply_snapshot(job: Job, now: datetime, snapshot: TaskSnapshot, via: str = "callback") -> Decision:
     """What a task snapshot (callback, poll, or a task found in the task list) does to a job."""
+    if job.status is JobStatus.AWAITING_UPLOAD:
+        return _keep(job, "job is still awaiting its target's upload; no task was ever sent for it")
     if snapshot.state is not None and snapshot.state != job.jobId:
         return _keep(job, "snapshot's state does not name this job")
     if job.taskId is not None and snapshot.id != job.taskId:

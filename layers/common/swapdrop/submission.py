@@ -1,9 +1,18 @@
-"""Turn one uploaded target into one submitted swap job, exactly once.
+"""Turn one job into one submitted swap, exactly once, whichever door the job came through.
 
-1. Claim: create the job record with a conditional write (same event → same job id).
-2. Take the job for this attempt (a lease), so concurrent deliveries submit nothing.
-3. Check the inputs; anything wrong ends the job REJECTED with a reason, never sent upstream.
-4. Submit, and record what the upstream said: SUBMITTED, retry later, or FAILURE.
+Every entrance makes (or binds) the job record, then one path drives it by id:
+- inbox/ upload: claim, i.e. create the job record with a conditional write (same event →
+  same job id);
+- uploads/<jobId>/target.<ext>: bind the upload to the jobs API's AWAITING_UPLOAD job
+  (version-checked: a reused upload form cannot start the job twice);
+- a {"jobId"} message from the jobs API: the job record exists already.
+
+From there on (`submit_job`), all of it comes from the record, never from the message:
+1. Take the job for this attempt (a lease), so concurrent deliveries submit nothing.
+2. Check the inputs (fetching a URL target first); anything wrong ends the job REJECTED with
+   a reason, never sent upstream.
+3. Submit, and record what the upstream said: SUBMITTED, retry later, or FAILURE. A job
+   cancelled while the swap was in flight gets its new task cancelled upstream.
 
 A submit that times out after the request was sent, or whose worker died before
 recording the answer, may have created an upstream task. The job remembers that
@@ -26,17 +35,20 @@ from urllib.parse import quote
 
 from swapdrop import state_machine as sm
 from swapdrop.callback_token import token_for
-from swapdrop.finishing import JobFinisher
+from swapdrop.finishing import JobFinisher, ResultSource
 from swapdrop.image_check import InvalidImage, inspect_image
 from swapdrop.job_store import JobStore
-from swapdrop.job_updates import update_job
+from swapdrop.job_updates import JobNotFound, update_job
 from swapdrop.jobs import Job, JobStatus, iso, utc_now
 from swapdrop.layout import (
     FACES_PREFIX,
+    UPLOADS_PREFIX,
     LayoutError,
     describe_face_keys,
     face_key_candidate_prefixes,
+    face_name_problem,
     job_id_for,
+    job_id_of_upload,
     match_face_keys,
     parse_inbox_key,
     printable,
@@ -44,6 +56,7 @@ from swapdrop.layout import (
 from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
 from swapdrop.observability import logger, metrics
 from swapdrop.snapshots import SnapshotApplier
+from swapdrop.target_fetch import TargetFetchRefused, fetch_target, shown_url
 from swapdrop.task_recovery import TaskFinder, find_task_of
 from swapdrop.upstream import Accepted, Rejected, Retryable, SubmitOutcome, SwapImage, SwapRequest
 
@@ -54,6 +67,9 @@ BACKOFF_MAX_SECONDS = 900
 class SwapGateway(TaskFinder, Protocol):
     def submit_swap(self, request: SwapRequest) -> SubmitOutcome: ...
 
+    def cancel_task(self, task_id: str) -> bool | None:
+        """True once asked; None where the API has no cancel route; raises when the ask failed."""
+
 
 @dataclass(slots=True)
 class _Flight:
@@ -63,7 +79,7 @@ class _Flight:
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """One object created under inbox/, as an S3 event names it (key already decoded)."""
+    """One object created under inbox/ or uploads/, as an S3 event names it (key already decoded)."""
 
     bucket: str
     key: str
@@ -85,6 +101,8 @@ class Outcome(StrEnum):
     FAILED = "FAILED"
     RETRY_LATER = "RETRY_LATER"
     DUPLICATE = "DUPLICATE"
+    DROPPED = "DROPPED"
+    """The message names no job this Swapdrop may start (unknown id, a reused upload form, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +132,10 @@ class _Rejection(Exception):
     pass
 
 
+class _Missing(_Rejection):
+    """An object to read is not there (a URL target not fetched yet, or a deleted input)."""
+
+
 class Submitter:
     def __init__(
         self,
@@ -124,7 +146,9 @@ class Submitter:
         callback_secret: Callable[[], str],
         policy: SubmitPolicy,
         clock: Callable[[], datetime] = utc_now,
+        target_source: ResultSource | None = None,
     ) -> None:
+        """`target_source` fetches URL targets (a ResultDownloader capped at MaxImageBytes)."""
         self._jobs = jobs
         self._media = media
         self._upstream = upstream
@@ -132,11 +156,57 @@ class Submitter:
         self._callback_secret = callback_secret
         self._policy = policy
         self._clock = clock
+        self._target_source = target_source
         self._applier = SnapshotApplier(jobs, finisher, clock=clock)
 
     def submit(self, upload: Upload, lease_seconds: int) -> SubmitResult:
+        """One object an S3 event announced: an uploads/ key binds to its jobs-API job, any other
+        key is a drop-folder target (claimed as a new job). Either way the job is then driven by id."""
+        if upload.key.startswith(UPLOADS_PREFIX):
+            return self._bind_upload(upload, lease_seconds)
         job_id = upload.job_id
         self._claim(upload, job_id)
+        return self._drive(job_id, lease_seconds)
+
+    def submit_job(self, job_id: str, lease_seconds: int) -> SubmitResult:
+        """A job the jobs API created and queued as {"jobId"}: everything comes from its record."""
+        try:
+            return self._drive(job_id, lease_seconds)
+        except JobNotFound:
+            return self._dropped(job_id, "no job has this id", "UnknownJobMessages")
+
+    def _bind_upload(self, upload: Upload, lease_seconds: int) -> SubmitResult:
+        job_id = job_id_of_upload(upload.key)
+        shown = {"upload_key": printable(upload.key[:300])}
+        if job_id is None:
+            return self._dropped("", "not an upload key the jobs API hands out", "UploadsDropped", **shown)
+        job = self._jobs.get(job_id)
+        if job is None:
+            return self._dropped(job_id, "no job has this id", "UploadsDropped", **shown)
+        if (job.bucket, job.targetKey) != (upload.bucket, upload.key):
+            return self._dropped(job_id, "the job's upload form is for another key", "UploadsDropped", **shown)
+        bound = update_job(
+            self._jobs,
+            job_id,
+            lambda j: sm.bind_upload(j, self._clock(), upload.version_id, upload.sequencer, upload.event_time),
+        )
+        if bound.changed:
+            metrics.add_metric(name="UploadsBound", unit="Count", value=1)
+            logger.info("upload bound to its job", extra={"job_id": job_id, **shown})
+        elif not _is_bound_to(bound.job, upload):
+            # Another upload with the same form, or one after the job ended: it starts nothing.
+            why = f"{bound.refusal}; this upload is not the one the job was bound to"
+            return self._dropped(job_id, why, "UploadsDropped", **shown)
+        # Bound now, or by this same event before (a redelivery): the one path from here on.
+        return self._drive(job_id, lease_seconds)
+
+    def _dropped(self, job_id: str, why: str, metric: str, **extra: str) -> SubmitResult:
+        metrics.add_metric(name=metric, unit="Count", value=1)
+        logger.warning("message dropped", extra={"job_id": job_id, "why": why, **extra})
+        return SubmitResult(job_id, Outcome.DROPPED, why)
+
+    def _drive(self, job_id: str, lease_seconds: int) -> SubmitResult:
+        """Take the job, then send it (or adopt the task an earlier attempt left), all from its record."""
         lease_until = int(self._clock().timestamp()) + lease_seconds
         taken = update_job(self._jobs, job_id, lambda j: sm.start_attempt(j, self._clock(), lease_until))
         if not taken.changed:
@@ -154,7 +224,7 @@ class Submitter:
         try:
             if taken.in_doubt and (adopted := self._adopt_lost_task(job_id)) is not None:
                 return adopted
-            return self._attempt(taken.job, upload, flight)
+            return self._attempt(taken.job, flight)
         except Exception as error:
             self._release(job_id, f"internal error ({type(error).__name__}); will retry", in_doubt=flight.sent)
             raise
@@ -202,9 +272,9 @@ class Submitter:
         except Exception:  # the lease then simply expires
             logger.exception("could not release the job", extra={"job_id": job_id})
 
-    def _attempt(self, job: Job, upload: Upload, flight: _Flight) -> SubmitResult:
+    def _attempt(self, job: Job, flight: _Flight) -> SubmitResult:
         try:
-            request = self._build_request(job, upload)
+            request = self._build_request(job)
         except _Rejection as rejection:
             return self._reject(job.jobId, str(rejection))
         flight.sent = True
@@ -218,21 +288,17 @@ class Submitter:
                 return self._retryable(job.jobId, reason, maybe_accepted)
         raise TypeError(f"unexpected submit outcome {outcome!r}")
 
-    def _build_request(self, job: Job, upload: Upload) -> SwapRequest:
-        if upload.bucket != self._policy.bucket:
-            raise _Rejection(f"bucket '{upload.bucket}' is not this Swapdrop's bucket '{self._policy.bucket}'")
-        try:
-            target = parse_inbox_key(upload.key)
-        except LayoutError as error:
-            raise _Rejection(str(error)) from None
-        source_key = self._resolve_face(target.face)
-        update_job(self._jobs, job.jobId, lambda j: sm.note_inputs(j, self._clock(), target.face, source_key))
+    def _build_request(self, job: Job) -> SwapRequest:
+        if job.bucket != self._policy.bucket:
+            raise _Rejection(f"bucket '{job.bucket}' is not this Swapdrop's bucket '{self._policy.bucket}'")
+        face = self._face_of(job)
+        source_key = self._resolve_face(face)
+        update_job(self._jobs, job.jobId, lambda j: sm.note_inputs(j, self._clock(), face, source_key))
         source_bytes = self._read(source_key, f"the face image '{source_key}'")
-        # the version this event announced, not whatever was uploaded to the key since
-        target_bytes = self._read(upload.key, f"the target '{upload.key}'", upload.version_id)
+        target_bytes = self._read_target(job)
         try:
             source_info = inspect_image(source_bytes, f"the face image '{source_key}'")
-            target_info = inspect_image(target_bytes, f"the target '{upload.key}'")
+            target_info = inspect_image(target_bytes, f"the target '{job.targetKey}'")
         except InvalidImage as error:
             raise _Rejection(str(error)) from None
         if source_bytes == target_bytes:
@@ -245,6 +311,47 @@ class Submitter:
             state=job.jobId,
             instance_id=self._policy.instance_id,
         )
+
+    @staticmethod
+    def _face_of(job: Job) -> str:
+        """A jobs-API job names its face; a drop-folder job's face is its inbox folder."""
+        if job.origin == "api":
+            if not job.face:
+                raise _Rejection("the job names no face")
+            problem = face_name_problem(job.face)
+            if problem:
+                raise _Rejection(problem)
+            return job.face
+        try:
+            return parse_inbox_key(job.targetKey).face
+        except LayoutError as error:
+            raise _Rejection(str(error)) from None
+
+    def _read_target(self, job: Job) -> bytes:
+        """The version the record names (the one its event announced), not whatever was uploaded since.
+
+        A URL target is fetched into targetKey the first time; a later attempt reads it back."""
+        try:
+            return self._read(job.targetKey, f"the target '{job.targetKey}'", job.targetVersionId)
+        except _Missing:
+            if job.targetUrl is None:
+                raise
+        return self._fetch_target(job, job.targetUrl)
+
+    def _fetch_target(self, job: Job, url: str) -> bytes:
+        if self._target_source is None:
+            raise _Rejection("this Swapdrop was set up without a downloader for URL targets")
+        try:
+            image = fetch_target(self._target_source, url)
+        except TargetFetchRefused as error:
+            raise _Rejection(str(error)) from None
+        self._media.write(job.targetKey, image.data, image.mime_type, {"job-id": job.jobId})
+        metrics.add_metric(name="TargetsFetched", unit="Count", value=1)
+        logger.info(
+            "target fetched",
+            extra={"job_id": job.jobId, "target_url": shown_url(url), "bytes": len(image.data)},
+        )
+        return image.data
 
     def _resolve_face(self, face: str) -> str:
         listed = [key for prefix in face_key_candidate_prefixes(face) for key in self._media.list_keys(prefix)]
@@ -262,7 +369,7 @@ class Submitter:
         try:
             return self._media.read(key, self._policy.max_image_bytes, version_id)
         except ObjectMissing:
-            raise _Rejection(f"{label} no longer exists") from None
+            raise _Missing(f"{label} no longer exists") from None
         except ObjectTooLarge as error:
             raise _Rejection(
                 f"{label} is {error.size:,} bytes, over the limit of {error.limit:,} bytes "
@@ -285,10 +392,28 @@ class Submitter:
             logger.warning(
                 "upstream task not followed", extra={"job_id": job_id, "task_id": task_id, "why": decision.refusal}
             )
+            if decision.job.status is JobStatus.CANCELLED and decision.job.taskId != task_id:
+                self._cancel_orphan(job_id, task_id)
         else:
             metrics.add_metric(name="JobsSubmitted", unit="Count", value=1)
             logger.info("job submitted", extra={"job_id": job_id, "task_id": task_id, "queue_position": position})
         return SubmitResult(job_id, Outcome.SUBMITTED, task_id)
+
+    def _cancel_orphan(self, job_id: str, task_id: str) -> None:
+        """The job was cancelled while its swap was in flight: nobody else knows this task, so stop it."""
+        try:
+            asked = self._upstream.cancel_task(task_id)
+        except Exception as error:  # best effort: the job is CANCELLED whatever the upstream does
+            logger.warning(
+                "could not cancel the task of a cancelled job",
+                extra={"job_id": job_id, "task_id": task_id, "error": type(error).__name__},
+            )
+            return
+        if asked is None:
+            logger.info("the swap API has no cancel route", extra={"job_id": job_id, "task_id": task_id})
+            return
+        metrics.add_metric(name="OrphanTasksCancelled", unit="Count", value=1)
+        logger.info("task of a cancelled job cancelled upstream", extra={"job_id": job_id, "task_id": task_id})
 
     def _failed(self, job_id: str, reason: str) -> SubmitResult:
         decision = update_job(self._jobs, job_id, lambda j: sm.record_final_failure(j, self._clock(), reason))
@@ -318,3 +443,11 @@ class Submitter:
             extra={"job_id": job_id, "reason": reason, "attempt": decision.job.attempts, "delay": delay},
         )
         return SubmitResult(job_id, Outcome.RETRY_LATER, reason, retry_after_seconds=delay)
+
+
+def _is_bound_to(job: Job, upload: Upload) -> bool:
+    """Whether `upload` is the one the job was bound to (a redelivery of that event), not another."""
+    if job.status is JobStatus.AWAITING_UPLOAD:
+        return False
+    bound = (job.targetVersionId, job.targetSequencer, job.targetEventTime)
+    return bound == (upload.version_id, upload.sequencer, upload.event_time)

@@ -81,6 +81,9 @@ def submitter() -> Submitter:
             max_attempts=config.max_submit_attempts,
             instance_id=config.upstream_instance_id,
         ),
+        target_source=ResultDownloader(
+            max_bytes=config.max_image_bytes, allow_private=config.allow_private_result_urls
+        ),
     )
 
 
@@ -107,6 +110,7 @@ def reconciler() -> Reconciler:
         finisher=done,
         job_timeout_minutes=config.job_timeout_minutes,
         quiet_seconds=config.reconcile_quiet_seconds,
+        upload_grace_seconds=config.upload_grace_seconds,
     )
 
 
