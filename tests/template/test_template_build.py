@@ -25,7 +25,7 @@ from cfn_template import ROOT, as_list
 
 pytestmark = [pytest.mark.build, pytest.mark.timeout(900)]
 
-FUNCTION_DIRS = ("SubmitFunction", "CallbackFunction", "ReconcileFunction")
+FUNCTION_DIRS = ("SubmitFunction", "CallbackFunction", "ReconcileFunction", "ApiFunction")
 LAYER_PACKAGES = ("swapdrop", "aws_lambda_powertools", "aws_xray_sdk", "requests", "PIL", "pydantic",
                   "pydantic_core", "boto3", "botocore")  # fmt: skip
 ELF_MAGIC = b"\x7fELF"
@@ -303,6 +303,7 @@ def test_generated_roles_add_only_the_expected_managed_policies(transformed: dic
         "SubmitFunctionRole": basic | {"AWSLambdaSQSQueueExecutionRole"},
         "CallbackFunctionRole": basic,
         "ReconcileFunctionRole": basic,
+        "ApiFunctionRole": basic,
     }
     roles = {n: r for n, r in transformed["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert set(roles) == set(expected), f"roles {sorted(roles)}"
@@ -319,8 +320,16 @@ def test_transformed_event_sources(transformed: dict[str, Any]) -> None:
     (mapping,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "UpstreamConcurrency"}}
-    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    # SAM's API (an OpenAPI body); the JWT API is plain resources under Condition HasJwt.
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Condition" not in r]
     paths = api["Properties"]["Body"]["paths"]
-    assert set(paths) == {"/callbacks/{jobId}"} and set(paths["/callbacks/{jobId}"]) == {"post"}
-    (stage,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    methods = {(method, path): spec for path, item in paths.items() for method, spec in item.items()}
+    open_routes = {("post", "/callbacks/{jobId}"), ("get", "/health")}
+    assert len(methods) == 10 and open_routes <= set(methods), sorted(methods)
+    for key, spec in methods.items():
+        want = [{"NONE": []}] if key in open_routes else [{"AWS_IAM": []}]
+        assert spec.get("security") == want, f"{key}: security {spec.get('security')}, want {want}"
+    scheme = api["Properties"]["Body"]["components"]["securitySchemes"]["AWS_IAM"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+    (stage,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage" and "Condition" not in r]
     assert stage["Properties"]["StageName"] == "$default"

@@ -30,7 +30,8 @@ KEY_PROPERTY = {
     "AWS::SecretsManager::Secret": "KmsKeyId",
     "AWS::Logs::LogGroup": "KmsKeyId",
 }
-WRITERS = {"CallbackFunction", "ReconcileFunction", "SubmitFunction"}  # they put results/ objects under SSE-KMS
+# They put results/ objects under SSE-KMS; ApiFunction signs uploads and sends to the encrypted queue.
+WRITERS = {"CallbackFunction", "ReconcileFunction", "SubmitFunction", "ApiFunction"}
 
 
 def resolved(template: dict[str, Any], **overrides: Any) -> dict[str, dict[str, Any]]:

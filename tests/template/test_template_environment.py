@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import pytest
-from cfn_template import parameter_defaults, resolve
+from cfn_template import ROOT, parameter_defaults, resolve
 
 COMMON = {
     "POWERTOOLS_SERVICE_NAME": "swapdrop",
@@ -32,7 +33,7 @@ COMMON = {
 CALLBACK_BASE_URL = {"Fn::Sub": "https://${CallbackApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/callbacks"}
 # Who builds callback URLs. CallbackFunction cannot: its API's routes refer to it.
 NEEDS_CALLBACK_BASE_URL = {"SubmitFunction"}
-FUNCTIONS = ("SubmitFunction", "CallbackFunction", "ReconcileFunction")
+FUNCTIONS = ("SubmitFunction", "CallbackFunction", "ReconcileFunction", "ApiFunction")
 
 
 def env(lambda_functions: dict[str, Any], name: str) -> dict[str, Any]:
@@ -61,9 +62,37 @@ def test_callback_base_url_matches_the_callback_route(lambda_functions: dict[str
     )
 
 
-def test_callback_function_does_not_refer_to_its_own_api(lambda_functions: dict[str, Any]) -> None:
-    value = env(lambda_functions, "CallbackFunction").get("CALLBACK_BASE_URL", "")
-    assert "CallbackApi" not in repr(value), "CallbackFunction -> CallbackApi -> CallbackFunction is circular"
+@pytest.mark.parametrize("name", ["CallbackFunction", "ApiFunction"])
+def test_api_functions_do_not_refer_to_their_own_api(lambda_functions: dict[str, Any], name: str) -> None:
+    value = env(lambda_functions, name).get("CALLBACK_BASE_URL", "")
+    assert "CallbackApi" not in repr(value), f"{name} -> CallbackApi -> {name} is circular"
+
+
+def test_api_function_environment(lambda_functions: dict[str, Any]) -> None:
+    """What the jobs API reads besides the shared variables (swapdrop.config.Settings)."""
+    variables = env(lambda_functions, "ApiFunction")
+    expected = {
+        "SUBMIT_QUEUE_URL": {"Ref": "SubmitQueue"},
+        "IDEMPOTENCY_TABLE_NAME": {"Ref": "IdempotencyTable"},
+        "UPLOAD_URL_SECONDS": {"Ref": "UploadUrlSeconds"},
+        "RESULT_URL_SECONDS": {"Ref": "ResultUrlSeconds"},
+        "UPLOAD_GRACE_SECONDS": "300",
+    }
+    wrong = {k: variables.get(k) for k, v in expected.items() if variables.get(k) != v}
+    assert not wrong, f"ApiFunction: {wrong}, want { ({k: expected[k] for k in wrong}) }"
+
+
+def test_reconciler_knows_the_upload_grace(lambda_functions: dict[str, Any]) -> None:
+    """The reconciler ends API jobs whose upload never came: it must use the API's grace."""
+    api = env(lambda_functions, "ApiFunction")["UPLOAD_GRACE_SECONDS"]
+    assert env(lambda_functions, "ReconcileFunction").get("UPLOAD_GRACE_SECONDS") == api
+
+
+def test_swapdrop_version_is_the_projects(lambda_functions: dict[str, Any]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert env(lambda_functions, "ApiFunction")["SWAPDROP_VERSION"] == version, (
+        "GET /health reports SWAPDROP_VERSION: keep it pyproject's"
+    )
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

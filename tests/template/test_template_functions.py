@@ -1,4 +1,4 @@
-"""The three functions and the layer: runtime, architecture, handlers, timeouts, event sources."""
+"""The functions and the layer: runtime, architecture, handlers, timeouts, event sources."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ EXPECTED_FUNCTIONS = {
     "SubmitFunction": ("functions/submit/", "submit_handler.lambda_handler"),
     "CallbackFunction": ("functions/callback/", "callback_handler.lambda_handler"),
     "ReconcileFunction": ("functions/reconcile/", "reconcile_handler.lambda_handler"),
+    "ApiFunction": ("functions/api/", "api_handler.lambda_handler"),
 }
 LAMBDA_MAX_TIMEOUT = 900
 
 
-def test_exactly_the_three_functions(lambda_functions: dict[str, Any]) -> None:
+def test_exactly_the_expected_functions(lambda_functions: dict[str, Any]) -> None:
     assert set(lambda_functions) == set(EXPECTED_FUNCTIONS), (
         f"template functions {sorted(lambda_functions)} differ from {sorted(EXPECTED_FUNCTIONS)}"
     )
@@ -67,6 +68,8 @@ def test_function_sizes(lambda_functions: dict[str, Any]) -> None:
     assert lambda_functions["SubmitFunction"]["Timeout"] == 180
     assert lambda_functions["CallbackFunction"]["Timeout"] == 30
     assert lambda_functions["ReconcileFunction"]["Timeout"] == 300
+    # API Gateway's integration gives up at 29 s; GET /jobs/{jobId}?wait holds up to 25 s.
+    assert lambda_functions["ApiFunction"]["Timeout"] == 30
 
 
 def test_submit_timeout_leaves_room_for_a_default_batch(
@@ -147,6 +150,7 @@ def test_callback_function_is_the_http_api_route(lambda_functions: dict[str, Any
     assert str(props.get("Method")).upper() == "POST"
     assert props.get("Path") == "/callbacks/{jobId}"
     assert props.get("PayloadFormatVersion", "2.0") == "2.0"
+    assert props.get("Auth") == {"Authorizer": "NONE"}, "the swap API cannot sign: the callback route must stay open"
     assert resources["CallbackApi"]["Type"] == "AWS::Serverless::HttpApi"
 
 

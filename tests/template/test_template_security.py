@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cfn_template import ROOT, as_list, canonical, grants, policy_statements, walk
+from swapdrop.jobs import LIST_INDEXES
 
 BUCKET = {"Fn::GetAtt": ["MediaBucket", "Arn"]}
 TABLE = {"Fn::GetAtt": ["JobsTable", "Arn"]}
@@ -18,6 +19,7 @@ CALLBACK_TOKEN = {"Ref": "CallbackTokenSecret"}
 QUEUE = {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
 BUS = {"Fn::GetAtt": ["JobEventBus", "Arn"]}
 CUSTOMER_KEY = {"Ref": "KmsKeyArn"}
+IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
 
 
 def objects(prefix: str) -> dict[str, str]:
@@ -28,9 +30,9 @@ def objects(prefix: str) -> dict[str, str]:
 # table too: that is the point.
 EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
     "SubmitFunction": [
-        ("s3:GetObject", objects("faces/")),
-        ("s3:GetObject", objects("inbox/")),
-        ("s3:GetObjectVersion", objects("inbox/")),
+        # faces, targets at their version (inbox/, uploads/, jobs/, any target.s3Key), a result in place
+        ("s3:GetObject", objects("")),
+        ("s3:GetObjectVersion", objects("")),
         ("s3:ListBucket", BUCKET),
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
@@ -40,7 +42,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("sqs:GetQueueUrl", QUEUE),
         ("events:PutEvents", BUS),
         ("s3:PutObject", objects("results/")),
-        ("s3:GetObject", objects("results/")),
+        ("s3:PutObject", objects("jobs/")),
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
@@ -62,6 +64,28 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("s3:PutObject", objects("results/")),
         ("s3:GetObject", objects("results/")),
         ("events:PutEvents", BUS),
+        ("kms:Decrypt", CUSTOMER_KEY),
+        ("kms:GenerateDataKey", CUSTOMER_KEY),
+    ],
+    "ApiFunction": [
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        *(("dynamodb:Query", {"Fn::Sub": f"${{JobsTable.Arn}}/index/{index}"}) for index in sorted(LIST_INDEXES)),
+        ("dynamodb:GetItem", IDEMPOTENCY),
+        ("dynamodb:PutItem", IDEMPOTENCY),
+        ("dynamodb:UpdateItem", IDEMPOTENCY),
+        ("dynamodb:DeleteItem", IDEMPOTENCY),
+        # presigned POSTs (faces, job targets) are signed with the function's role
+        ("s3:PutObject", objects("faces/")),
+        ("s3:PutObject", objects("uploads/")),
+        ("s3:DeleteObject", objects("faces/")),
+        # HeadObject of faces and of any target.s3Key; presigned GETs of results
+        ("s3:GetObject", objects("")),
+        ("s3:ListBucket", BUCKET),
+        ("sqs:SendMessage", QUEUE),
+        ("events:PutEvents", BUS),
+        ("secretsmanager:GetSecretValue", API_KEY),
+        ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
@@ -94,15 +118,36 @@ def test_only_inline_statements_no_wildcards(lambda_functions: dict[str, Any], n
         assert "NotAction" not in statement and "NotResource" not in statement
 
 
-def test_s3_writes_only_under_results(lambda_functions: dict[str, Any]) -> None:
+# Where each function may write (or sign uploads to). No function writes inbox/: its own writes
+# must never start a job. uploads/ is the jobs API's presigned POST target, written by the caller.
+S3_WRITE_PREFIXES = {
+    "SubmitFunction": {"results/", "jobs/"},
+    "CallbackFunction": {"results/"},
+    "ReconcileFunction": {"results/"},
+    "ApiFunction": {"faces/", "uploads/"},
+}
+
+
+def test_s3_writes_only_where_each_function_should(lambda_functions: dict[str, Any]) -> None:
+    assert set(lambda_functions) == set(S3_WRITE_PREFIXES), "say where a new function may write"
     for name, props in lambda_functions.items():
+        allowed = [canonical(objects(prefix)) for prefix in S3_WRITE_PREFIXES[name]]
         statements, _ = policy_statements(props)
         for statement in statements:
             if not any(S3_WRITE.match(a) for a in as_list(statement["Action"])):
                 continue
-            assert as_list(statement["Resource"]) == [objects("results/")], (
-                f"{name} may write to {statement['Resource']}: only results/* is allowed"
-            )
+            for resource in as_list(statement["Resource"]):
+                assert canonical(resource) in allowed, (
+                    f"{name} may write to {resource}: only {sorted(S3_WRITE_PREFIXES[name])} are allowed"
+                )
+
+
+def test_only_the_api_deletes_and_only_faces(lambda_functions: dict[str, Any]) -> None:
+    for name, props in lambda_functions.items():
+        deletes = {r for a, r in grants(props) if a.startswith("s3:Delete")}
+        assert deletes == ({canonical(objects("faces/"))} if name == "ApiFunction" else set()), (
+            f"{name} may delete {sorted(deletes)}"
+        )
 
 
 def test_listing_is_limited_to_faces(lambda_functions: dict[str, Any]) -> None:
@@ -148,9 +193,17 @@ OPERATION_ACTIONS = {
     "put_events": "events:PutEvents",
     "get_secret_value": "secretsmanager:GetSecretValue",
     "get_parameter": "ssm:GetParameter",
+    # A presigned request is made by its holder with the signer's permissions.
+    "generate_presigned_post": "s3:PutObject",
+    "generate_presigned_url": "s3:GetObject",
 }
-# Powertools parameter providers make the AWS call for the code.
-PROVIDER_ACTIONS = {"SecretsProvider": "secretsmanager:GetSecretValue", "get_secret": "secretsmanager:GetSecretValue"}
+# Powertools utilities make the AWS calls for the code.
+PROVIDER_ACTIONS: dict[str, tuple[str, ...]] = {
+    "SecretsProvider": ("secretsmanager:GetSecretValue",),
+    "get_secret": ("secretsmanager:GetSecretValue",),
+    # idempotency: get, claim (conditional put), complete (update) and release (delete) records
+    "DynamoDBPersistenceLayer": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+}
 CODE_DIRS = ("layers/common/swapdrop", "functions")
 
 
@@ -176,8 +229,9 @@ def _aws_calls() -> dict[str, list[str]]:
                 elif isinstance(node, ast.Attribute | ast.Name):
                     name = node.attr if isinstance(node, ast.Attribute) else node.id
                     name = name if name in PROVIDER_ACTIONS else None
-                action = OPERATION_ACTIONS.get(name or "") or PROVIDER_ACTIONS.get(name or "")
-                if action:
+                operation = OPERATION_ACTIONS.get(name or "")
+                actions = (operation,) if operation else PROVIDER_ACTIONS.get(name or "", ())
+                for action in actions:
                     where = f"{Path(path).relative_to(ROOT)}:{node.lineno}"
                     found.setdefault(action, []).append(where)
                     if action == "s3:GetObject" and mentions_version_id:
@@ -279,12 +333,21 @@ def test_outputs(template: dict[str, Any]) -> None:
         "JobEventBusName": {"Ref": "JobEventBus"},
         "ApiKeySecretArn": API_KEY,
         "CallbackTokenSecretArn": CALLBACK_TOKEN,
+        "ClientPolicyArn": {"Ref": "ApiClientPolicy"},
+        "IdempotencyTableName": {"Ref": "IdempotencyTable"},
     }
     for name, value in expected.items():
         assert name in outputs, f"output {name} is missing"
         assert outputs[name]["Value"] == value, f"output {name} is {outputs[name]['Value']!r}, want {value!r}"
     assert "CallbackApiUrl" in outputs
     assert "${CallbackApi}.execute-api." in outputs["CallbackApiUrl"]["Value"]["Fn::Sub"]
+    assert outputs["ApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${CallbackApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
+    }
+    assert outputs["JwtApiUrl"]["Condition"] == "HasJwt"
+    assert outputs["JwtApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${JwtApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
+    }
 
 
 def test_event_bus(resources: dict[str, Any]) -> None:
@@ -318,6 +381,10 @@ def test_result_writers_can_read_the_result_in_place(lambda_functions: dict[str,
         if not writes:
             continue
         writers.append(name)
-        reads = any("s3:GetObject" in as_list(st["Action"]) and "results/*" in str(st["Resource"]) for st in statements)
+        readable = {canonical(objects("results/")), canonical(objects(""))}
+        reads = any(
+            "s3:GetObject" in as_list(st["Action"]) and readable & {canonical(r) for r in as_list(st["Resource"])}
+            for st in statements
+        )
         assert reads, f"{name} writes results/* but may not read what is there (HeadObject needs s3:GetObject)"
     assert sorted(writers) == ["CallbackFunction", "ReconcileFunction", "SubmitFunction"]

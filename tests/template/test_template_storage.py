@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import pytest
 from cfn_template import FUNCTION_TYPE, PSEUDO_VALUES, as_list, parameter_defaults, resolve
+from swapdrop.jobs import LIST_INDEXES, LIST_SORT_KEY, Job, JobStatus
 
 STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
 TLS_ONLY_CONDITION = {"Bool": {"aws:SecureTransport": "false"}}
@@ -82,20 +84,43 @@ def key_matches(rules: list[dict[str, str]], key: str) -> bool:
     return True
 
 
-def test_bucket_notifies_the_queue_for_inbox_only(resources: dict[str, Any]) -> None:
+def test_bucket_notifies_the_queue_for_inbox_and_uploads_only(resources: dict[str, Any]) -> None:
     notification = bucket(resources)["NotificationConfiguration"]
     assert set(notification) == {"QueueConfigurations"}, (
         f"the bucket must notify only the submit queue, found {sorted(notification)} "
         "(no Lambda, SNS or EventBridge notifications)"
     )
-    (config,) = notification["QueueConfigurations"]
-    assert config["Event"] == "s3:ObjectCreated:*"
-    assert config["Queue"] == {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
-    rules = config["Filter"]["S3Key"]["Rules"]
-    assert rules == [{"Name": "prefix", "Value": "inbox/"}], f"filter rules {rules}, want only prefix inbox/"
-    for key in ("results/alice/a.png", "faces/alice.jpg", "results/inbox/x.jpg", "Inbox/alice/a.jpg"):
-        assert not key_matches(rules, key), f"{key} would start a job"
-    assert key_matches(rules, "inbox/alice/summer trip/café + friends.jpg")
+    configs = notification["QueueConfigurations"]
+    prefixes = []
+    for config in configs:
+        assert config["Event"] == "s3:ObjectCreated:*"
+        assert config["Queue"] == {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
+        rules = config["Filter"]["S3Key"]["Rules"]
+        assert len(rules) == 1 and rules[0]["Name"] == "prefix", f"filter rules {rules}, want one prefix rule"
+        prefixes.append(rules[0]["Value"])
+    assert sorted(prefixes) == ["inbox/", "uploads/"], f"notified prefixes {prefixes}"
+    starts_a_job = [[c["Filter"]["S3Key"]["Rules"]] for c in configs]
+
+    def notifies(key: str) -> bool:
+        return any(key_matches(rules, key) for (rules,) in starts_a_job)
+
+    for key in ("results/alice/a.png", "faces/alice.jpg", "results/inbox/x.jpg", "Inbox/alice/a.jpg",
+                "jobs/0123456789abcdef0123456789abcdef/target", "results/uploads/x.jpg"):  # fmt: skip
+        assert not notifies(key), f"{key} would start a job"
+    assert notifies("inbox/alice/summer trip/café + friends.jpg")
+    assert notifies("uploads/0123456789abcdef0123456789abcdef/target.png")
+
+
+def test_notified_prefixes_are_the_codes(resources: dict[str, Any]) -> None:
+    """The submitter reads inbox/ and uploads/ keys (swapdrop.layout); the fetched URL targets under
+    jobs/ are written by the submitter itself and must not come back to it."""
+    from swapdrop import layout
+
+    configs = bucket(resources)["NotificationConfiguration"]["QueueConfigurations"]
+    prefixes = {c["Filter"]["S3Key"]["Rules"][0]["Value"] for c in configs}
+    assert prefixes == {layout.INBOX_PREFIX, layout.UPLOADS_PREFIX}
+    assert layout.upload_key("0" * 32, "image/png").startswith(layout.UPLOADS_PREFIX)
+    assert not any(layout.input_key("0" * 32).startswith(p) for p in prefixes)
 
 
 def test_bucket_waits_for_the_queue_policy(resources: dict[str, Any]) -> None:
@@ -203,18 +228,68 @@ def test_jobs_table(resources: dict[str, Any]) -> None:
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props.get("SSESpecification", {}).get("SSEEnabled") is True
     types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    assert types == {"jobId": "S", "openFlag": "S", "updatedAt": "S"}, f"AttributeDefinitions {types}"
+    want = {"jobId", "openFlag", "updatedAt", LIST_SORT_KEY, *LIST_INDEXES.values()}
+    assert types == dict.fromkeys(want, "S"), f"AttributeDefinitions {types}"
+
+
+def indexes(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["IndexName"]: i for i in resources["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]}
 
 
 def test_open_jobs_index(resources: dict[str, Any]) -> None:
-    indexes = {i["IndexName"]: i for i in resources["JobsTable"]["Properties"]["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"OpenJobs"}
-    index = indexes["OpenJobs"]
+    assert set(indexes(resources)) == {"OpenJobs", *LIST_INDEXES}
+    index = indexes(resources)["OpenJobs"]
     assert index["KeySchema"] == [
         {"AttributeName": "openFlag", "KeyType": "HASH"},
         {"AttributeName": "updatedAt", "KeyType": "RANGE"},
     ]
     assert index["Projection"] == {"ProjectionType": "ALL"}
+
+
+# What GET /jobs shows per row; progress and updatedAt stay out, so progress writes do not touch the lists.
+LIST_PROJECTION = ["status", "face", "createdAt", "finishedAt", "targetKey", "resultKey", "failReason",
+                   "requestedBy", "requesterKind", "origin"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(LIST_INDEXES))
+def test_list_indexes_use_the_codes_keys(resources: dict[str, Any], name: str) -> None:
+    index = indexes(resources)[name]
+    assert index["KeySchema"] == [
+        {"AttributeName": LIST_INDEXES[name], "KeyType": "HASH"},
+        {"AttributeName": LIST_SORT_KEY, "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": LIST_PROJECTION}
+    assert not {"progress", "updatedAt"} & set(index["Projection"]["NonKeyAttributes"])
+
+
+def test_list_index_keys_are_what_jobs_write(resources: dict[str, Any]) -> None:
+    """Job.index_keys() names the attributes the indexes are keyed on; a JWT job lands in every list index."""
+    job = Job(
+        jobId="0" * 32, status=JobStatus.PENDING, bucket="b", face="alice", targetKey="uploads/x/target.png",
+        createdAt="2025-01-01T00:00:00Z", updatedAt="2025-01-01T00:00:00Z",
+        requestedBy="user-sub", requesterKind="jwt", origin="api",
+    )  # fmt: skip
+    keys = job.index_keys()
+    for name, index in indexes(resources).items():
+        for element in index["KeySchema"]:
+            attribute = element["AttributeName"]
+            if name != "OpenJobs" or attribute == "openFlag":
+                assert attribute in keys, f"{name} is keyed on {attribute}, which Job.index_keys() does not write"
+    for attribute in LIST_PROJECTION:
+        assert attribute in {f.name for f in fields(Job)}, f"{attribute} is projected but is no Job field"
+
+
+def test_idempotency_table(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    table = resources["IdempotencyTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    # Powertools' DynamoDBPersistenceLayer defaults: key "id", expiry in "expiration" (epoch seconds).
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == resources["JobsTable"]["Properties"]["SSESpecification"]
 
 
 def test_every_function_resource_is_serverless(resources: dict[str, Any]) -> None:
