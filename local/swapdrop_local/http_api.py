@@ -1,7 +1,9 @@
 """An HTTP server that turns requests into API Gateway HTTP API (payload v2) events.
 
-It serves the routes the template gives the callback function, so the swap API's
-callbacks reach the real handler over real HTTP, as they reach API Gateway on AWS.
+It serves the template's HttpApi routes, so the swap API's callbacks and the jobs API's
+clients reach the real handlers over real HTTP, as they reach API Gateway on AWS. A route
+that needs an authorizer (AWS_IAM, JWT) is checked before anything is invoked and refused
+with API Gateway's status and body; the event then carries requestContext.authorizer.
 Like API Gateway it reads the whole body (Content-Length or chunked) within a deadline
 before invoking, refuses bad framing with a 4xx, and always answers: 500 for a function
 error, 429 when the function is throttled, 503 when the integration times out.
@@ -21,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from swapdrop_local.auth import Authorizer, AuthRefused, IncomingRequest
 from swapdrop_local.functions import THROTTLED, TIMED_OUT
 from swapdrop_local.lambda_context import LocalLambdaContext
 
@@ -46,6 +49,7 @@ class Route:
         handler: Handler,
         function_name: str,
         timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        auth: str = "NONE",
     ) -> None:
         self.method = method
         self.path = path
@@ -53,6 +57,8 @@ class Route:
         self.function_name = function_name
         self.timeout = timeout
         """The integration timeout (the template's TimeoutInMillis): past it the client gets 503."""
+        self.auth = auth
+        """The route's authorizer: NONE (open), AWS_IAM or JWT (the server's authorizer of that name)."""
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
         self._regex = re.compile(f"^{pattern}$")
 
@@ -233,8 +239,11 @@ class HttpApiServer:
         port: int = 0,
         body_deadline: float = BODY_DEADLINE_SECONDS,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+        authorizers: dict[str, Authorizer] | None = None,
     ) -> None:
         self.routes = routes
+        self.authorizers: dict[str, Authorizer] = dict(authorizers or {})
+        """Checks for routes whose auth is not NONE, by auth name (AWS_IAM, JWT)."""
         self.body_deadline = body_deadline
         self.idle_timeout = idle_timeout
         self._server = _Server((host, port), self._request_handler())
@@ -284,13 +293,43 @@ class HttpApiServer:
                 for route in routes:
                     params = route.match(self.command, split.path)
                     if params is not None:
-                        headers = {k.lower(): v for k, v in self.headers.items()}
+                        authorizer_context = self._authorize(route, split.path, split.query, body)
+                        if authorizer_context is None:
+                            return
                         event = build_event(
-                            route, self.command, split.path, split.query, headers, body, params, self.client_address[0]
+                            route,
+                            self.command,
+                            split.path,
+                            split.query,
+                            _joined_headers(self.headers.items()),
+                            body,
+                            params,
+                            self.client_address[0],
                         )
+                        if authorizer_context:
+                            event["requestContext"]["authorizer"] = authorizer_context
                         self._invoke(route, event)
                         return
                 self._reply(404, {"message": "Not Found"})
+
+            def _authorize(self, route: Route, raw_path: str, raw_query: str, body: bytes) -> dict[str, Any] | None:
+                """The authorizer's context ({} for an open route), or None once the refusal is answered."""
+                if route.auth == "NONE":
+                    return {}
+                route_key = f"{route.method} {route.path}"
+                authorizer = server.authorizers.get(route.auth)
+                if authorizer is None:  # a route table this server cannot enforce: never serve it open
+                    log.error("%s: no %s authorizer on this server: 500", route_key, route.auth)
+                    self._reply(500, {"message": "Internal Server Error"})
+                    return None
+                request = IncomingRequest(self.command, raw_path, raw_query, list(self.headers.items()), body)
+                try:
+                    return authorizer.authorize(request)
+                except AuthRefused as refused:  # the reason names the check, never a token or signature
+                    log.info("%s: %s refused (%s): %d", route_key, route.auth, refused.reason, refused.status)
+                    payload = json.dumps({"message": refused.message}).encode()
+                    self._send(refused.status, {"content-type": "application/json", **refused.headers}, payload)
+                    return None
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -364,6 +403,15 @@ class HttpApiServer:
                     self.close_connection = True
 
         return RequestHandler
+
+
+def _joined_headers(items: Any) -> dict[str, str]:
+    """Header names lower-cased; a repeated header's values joined with commas, as API Gateway does."""
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers
 
 
 def lambda_response(result: Any) -> tuple[int, dict[str, str], bytes]:

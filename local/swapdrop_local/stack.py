@@ -4,7 +4,9 @@ moto's server (S3, SQS, DynamoDB, Secrets Manager, EventBridge) with the templat
 resources; the swap API emulator (or another swap API); the functions in supervised
 worker processes (replaced when they crash or time out); Lambda's SQS event source with
 the template's batch size and maximum concurrency and a short local visibility timeout;
-an HTTP adapter for the HTTP API's routes; the reconciler on a schedule, on its own workers.
+an HTTP adapter for the HTTP API's routes, with API Gateway's IAM (SigV4) auth on the routes
+the template does not open, and a second adapter for the optional JWT API with a local issuer;
+the reconciler on a schedule, on its own workers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,10 +25,12 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
+from swapdrop_local.auth import ApiCredentials, LocalJwtIssuer, SigV4Verifier
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.provision import LocalStack, local_client, provision
 from swapdrop_local.sqs_source import SqsEventSource
+from swapdrop_local.template import Resolver
 
 log = logging.getLogger("swapdrop.local")
 
@@ -71,6 +78,12 @@ class RunningStack:
         self.emulator: Any = None
         self.moto: ThreadedMotoServer | None = None
         self.api: HttpApiServer | None = None
+        """The IAM HTTP API: callbacks and /health open, every other route SigV4-signed."""
+        self.jwt_api: HttpApiServer | None = None
+        """The JWT API: the same non-open routes, for RS256 tokens from `jwt_issuer`."""
+        self.api_credentials = ApiCredentials.generate(options.region)
+        self.jwt_issuer: LocalJwtIssuer | None = None
+        self._secrets_dir: Path | None = None
         self.stack: LocalStack | None = None
         self.reconcile_runs = 0
 
@@ -92,7 +105,15 @@ class RunningStack:
         endpoint = f"http://{host}:{port}"
         upstream_url = options.upstream or self._start_emulator()
         routes: list[Route] = []
-        self.api = HttpApiServer(routes).start()
+        jwt_routes: list[Route] = []
+        iam = SigV4Verifier(self.api_credentials, options.region)
+        self.api = HttpApiServer(routes, authorizers={"AWS_IAM": iam}).start()
+        self.jwt_api = HttpApiServer(jwt_routes)
+        self.jwt_issuer = LocalJwtIssuer(f"{self.jwt_api.url}/")
+        self._secrets_dir = Path(tempfile.mkdtemp(prefix="swapdrop-local-"))  # 0700
+        self.jwt_issuer.write_private_key(self._secrets_dir / "jwt-private-key.pem")
+        self.jwt_api.authorizers["JWT"] = self.jwt_issuer.verifier()
+        self.jwt_api.start()
         overrides = {"UpstreamBaseUrl": upstream_url, "UpstreamAuthStyle": options.auth_style, **options.parameters}
         self.stack = provision(
             endpoint,
@@ -122,12 +143,12 @@ class RunningStack:
             self.functions[name] = LocalFunction(
                 spec, environment, layers, workers, throttle_wait=options.throttle_wait_seconds
             )
-        for name, spec in specs.items():
-            for event in spec.events.values():
-                if event["Type"] == "HttpApi":
-                    props = event["Properties"]
-                    timeout = int(props.get("TimeoutInMillis", 30000)) / 1000
-                    routes.append(Route(props["Method"].upper(), props["Path"], self._lambda(name), name, timeout))
+        for route in http_api_routes(resolver, specs, self._lambda):
+            routes.append(route)
+            if route.auth != "NONE":  # the JWT API serves what IAM guards; callbacks and /health stay on one API
+                jwt_routes.append(
+                    Route(route.method, route.path, route.handler, route.function_name, route.timeout, "JWT")
+                )
         for function in self.functions.values():
             function.warm_up()
         batch_size = int(submit_props.get("BatchSize", 10))
@@ -143,7 +164,7 @@ class RunningStack:
             self._spawn(f"sqs-poller-{index}", self._poll_forever, source)
         if options.reconcile_interval > 0:
             self._spawn("reconciler", self._reconcile_forever)
-        log.info("local stack up: %s", json.dumps(self.info()))
+        log.info("local stack up: %s", json.dumps(redacted(self.info())))
 
     def stop(self) -> None:
         self._stop.set()
@@ -153,6 +174,10 @@ class RunningStack:
             function.close()
         if self.api:
             self.api.stop()
+        if self.jwt_api:
+            self.jwt_api.stop()
+        if self._secrets_dir:
+            shutil.rmtree(self._secrets_dir, ignore_errors=True)
         if self.emulator:
             self.emulator.stop()
         if self.moto:
@@ -167,7 +192,8 @@ class RunningStack:
     # --- what clients need ------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
-        assert self.stack and self.api
+        """What clients need. It holds the API's secret key: written 0600, logged only `redacted`."""
+        assert self.stack and self.api and self.jwt_api and self.jwt_issuer
         return {
             "region": self.stack.region,
             "endpoint_url": self.stack.endpoint_url,
@@ -179,12 +205,19 @@ class RunningStack:
             "upstream_url": self.stack.parameters["UpstreamBaseUrl"],
             "event_bus": self.stack.event_bus,
             "api_key_secret_id": self.stack.api_key_secret_id,
+            "api_url": self.api.url,
+            "jwt_api_url": self.jwt_api.url,
+            "api_credentials": self.api_credentials.info(),
+            "jwt": self.jwt_issuer.info(),
         }
 
     def write_info(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(json.dumps(self.info(), indent=2) + "\n", encoding="utf-8")
+        temporary.unlink(missing_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds a secret key
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(self.info(), indent=2) + "\n")
         temporary.replace(path)  # readers never see half a file
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
@@ -252,6 +285,55 @@ class RunningStack:
             except Exception:
                 if not self._stop.is_set():
                     log.exception("reconciler run failed")
+
+
+def redacted(info: dict[str, Any]) -> dict[str, Any]:
+    """`info` without the API's secret key, for logs and the console."""
+    credentials = dict(info.get("api_credentials") or {})
+    if credentials.get("secret_access_key"):
+        credentials["secret_access_key"] = "****"  # noqa: S105 - the mask, not a secret
+    return {**info, "api_credentials": credentials} if credentials else dict(info)
+
+
+def http_api_routes(resolver: Resolver, specs: dict[str, FunctionSpec], handler_for: Any) -> list[Route]:
+    """Every HttpApi event of the template's functions as a Route, with the authorizer it gets on AWS."""
+    routes = []
+    for name, spec in specs.items():
+        for event_name, event in spec.events.items():
+            if event["Type"] != "HttpApi":
+                continue
+            props = event["Properties"]
+            timeout = int(props.get("TimeoutInMillis", 30000)) / 1000
+            auth = route_auth(resolver, name, event_name)
+            routes.append(Route(props["Method"].upper(), props["Path"], handler_for(name), name, timeout, auth))
+    return routes
+
+
+def route_auth(resolver: Resolver, function: str, event_name: str) -> str:
+    """NONE, AWS_IAM or JWT: the event's Auth.Authorizer, else its API's DefaultAuthorizer (SAM's rule).
+
+    Anything the local stack cannot check is an error here, never an open route."""
+    template = resolver.template
+    raw = template["Resources"][function]["Properties"]["Events"][event_name]["Properties"]
+    api_id = raw.get("ApiId")
+    if api_id is None:  # SAM's implicit API: its settings come from Globals
+        api_auth = resolver.resolve(template.get("Globals", {}).get("HttpApi", {}).get("Auth", {}))
+    elif isinstance(api_id, dict) and set(api_id) == {"Ref"} and api_id["Ref"] in template["Resources"]:
+        api_auth = resolver.resolve(template["Resources"][api_id["Ref"]].get("Properties", {}).get("Auth", {}))
+    else:
+        raise ValueError(f"{function}.{event_name}: ApiId must be !Ref of an API in the template, got {api_id!r}")
+    authorizer = (resolver.resolve(raw.get("Auth") or {}) or {}).get("Authorizer") or api_auth.get(
+        "DefaultAuthorizer", "NONE"
+    )
+    if authorizer == "NONE":
+        return "NONE"
+    if authorizer == "AWS_IAM":
+        if str(api_auth.get("EnableIamAuthorizer")).lower() != "true":
+            raise ValueError(f"{function}.{event_name}: AWS_IAM needs EnableIamAuthorizer: true on its API (SAM)")
+        return "AWS_IAM"
+    if "JwtConfiguration" in (api_auth.get("Authorizers") or {}).get(authorizer, {}):
+        return "JWT"
+    raise ValueError(f"{function}.{event_name}: authorizer {authorizer!r} is not one the local HTTP API can check")
 
 
 def _default_stack_name(number: int) -> str:
