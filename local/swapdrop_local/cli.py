@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from swapdrop_local.stack import RunningStack, StackOptions
+from swapdrop_local.stack import RunningStack, StackOptions, redacted
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -109,13 +109,16 @@ def run_local(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     with RunningStack(options_from(args)) as running:
         info = running.info()
-        width = max(len(k) for k in info)
+        shown = redacted(info)
+        width = max(len(k) for k in shown)
         print("Swapdrop local stack is up:", flush=True)
-        for key, value in info.items():
+        for key, value in shown.items():
             print(f"  {key:<{width}}  {value}", flush=True)
         if args.info_file:
             running.write_info(args.info_file)
-            print(f"  (endpoints written to {args.info_file})", flush=True)
+            print(f"  (endpoints and the API's secret key written to {args.info_file}, mode 0600)", flush=True)
+        else:
+            print("  (the API's secret key is in the info file: pass --info-file to get it)", flush=True)
         mirror = None
         if args.watch:
             from swapdrop_local.provision import local_client
