@@ -21,9 +21,17 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
-from swapdrop.job_store import VersionConflict
-from swapdrop.jobs import OPEN_FLAG, Job
-from swapdrop.media_store import MAX_LISTED_KEYS, ObjectMissing, ObjectTooLarge, ResultWrite, TargetOrder
+from swapdrop.job_store import ListPage, ListQuery, VersionConflict
+from swapdrop.jobs import LIST_INDEXES, LIST_SORT_KEY, OPEN_FLAG, Job
+from swapdrop.media_store import (
+    MAX_LISTED_KEYS,
+    ObjectInfo,
+    ObjectMissing,
+    ObjectPage,
+    ObjectTooLarge,
+    ResultWrite,
+    TargetOrder,
+)
 from swapdrop.result_download import DownloadedImage
 from swapdrop.submission import Outcome, SubmitResult, Upload
 from swapdrop.task_snapshot import TaskSnapshot
@@ -66,6 +74,7 @@ class FakeJobStore:
         """Every item written by create/replace/concurrent_write, in order."""
         self.replace_calls = 0
         self._hooks: list[Callable[[FakeJobStore], None]] = []
+        self.list_queries: list[ListQuery] = []
 
     # the JobStore protocol
     def get(self, job_id: str) -> Job | None:
@@ -98,6 +107,33 @@ class FakeJobStore:
             if in_index and item["updatedAt"] <= updated_before:
                 yield job
 
+    def create_many(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            assert self.create(job), f"create_many: {job.jobId} exists"
+
+    def list_page(self, query: ListQuery) -> ListPage:
+        """A list GSI (jobs.LIST_INDEXES): items with that partition, newest first, sort-key bounds, then
+        `Limit` items read and filters applied to them (as DynamoDB does), projected like the index."""
+        attribute = LIST_INDEXES[query.index]
+        assert attribute == query.partition_attribute
+        self.list_queries.append(query)
+        sort = LIST_SORT_KEY
+        rows = [item for item in self.items.values() if item.get(attribute) == query.partition]
+        if query.since is not None:
+            rows = [item for item in rows if item[sort] >= query.since]
+        if query.before is not None:
+            inclusive = query.since is not None  # BETWEEN since AND before
+            rows = [item for item in rows if item[sort] < query.before or (inclusive and item[sort] == query.before)]
+        rows.sort(key=lambda item: item[sort], reverse=True)
+        if query.start_key is not None:
+            rows = [item for item in rows if item[sort] < query.start_key[sort]]
+        read = rows[: query.limit]
+        more = len(rows) > query.limit
+        kept = [item for item in read if all(item.get(k) == v for k, v in query.filters.items())]
+        projected = [{k: v for k, v in item.items() if k in LIST_PROJECTION} for item in kept]
+        next_key = {"jobId": read[-1]["jobId"], sort: read[-1][sort], attribute: query.partition} if more else None
+        return ListPage(items=copy.deepcopy(projected), next_key=next_key, scanned=len(read))
+
     # test helpers
     def put(self, job: Job) -> Job:
         """Seed a job as if it had been written earlier."""
@@ -124,6 +160,14 @@ class FakeJobStore:
         self.writes.append(copy.deepcopy(item))
 
 
+LIST_PROJECTION = frozenset(
+    {"jobId", LIST_SORT_KEY, *LIST_INDEXES.values()}
+    | {"status", "face", "createdAt", "finishedAt", "targetKey", "resultKey", "failReason"}
+    | {"requestedBy", "requesterKind", "origin"}
+)
+"""What the template's list GSIs project (INCLUDE), plus the table and index keys."""
+
+
 # --- S3 --------------------------------------------------------------------------------
 
 
@@ -148,13 +192,54 @@ class FakeMediaStore:
         self.orders: dict[str, tuple[TargetOrder, str]] = {}
         """key -> (order, job id) of the result in place, as S3 keeps them in its metadata."""
         self.version_ids: dict[str, str] = {}
+        self.content_types: dict[str, str] = {}
+        self.forms: list[tuple[str, str, int, int]] = []
+        """presigned_post calls: (key, content type, max bytes, seconds)."""
+        self.deleted: list[str] = []
         self.result_calls = 0
         """S3 calls write_result made (a PutObject, plus a HeadObject when a result was there)."""
 
-    def put(self, key: str, data: bytes, version_id: str | None = None) -> None:
+    def put(self, key: str, data: bytes, version_id: str | None = None, content_type: str | None = None) -> None:
         self.objects[key] = data
         if version_id is not None:
             self.versions[(key, version_id)] = data
+            self.version_ids[key] = version_id
+        if content_type is not None:
+            self.content_types[key] = content_type
+
+    def head(self, key: str) -> ObjectInfo | None:
+        if key not in self.objects:
+            return None
+        return ObjectInfo(
+            key=key,
+            size=len(self.objects[key]),
+            version_id=self.version_ids.get(key),
+            content_type=self.content_types.get(key),
+            last_modified=datetime(2024, 10, 16, 9, 0, tzinfo=UTC),
+        )
+
+    def list_objects(self, prefix: str, after: str | None, limit: int) -> ObjectPage:
+        keys = sorted(k for k in self.objects if k.startswith(prefix) and (after is None or k > after))
+        page = [self.head(k) for k in keys[:limit]]
+        objects = [info for info in page if info is not None]
+        return ObjectPage(objects=objects, next_after=objects[-1].key if len(keys) > limit else None)
+
+    def delete_keys(self, keys: list[str]) -> None:
+        self.deleted.extend(keys)
+        for key in keys:
+            self.objects.pop(key, None)
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        """The form's terms in its fields, so tests can see what was pinned (no signature: no socket, no key)."""
+        self.forms.append((key, content_type, max_bytes, expires_in))
+        return {
+            "url": "https://bkt.s3.amazonaws.com/",
+            "fields": {"key": key, "Content-Type": content_type, "x-max-bytes": str(max_bytes)},
+        }
+
+    def presigned_get(self, key: str, expires_in: int, version_id: str | None = None) -> str:
+        version = f"&versionId={version_id}" if version_id else ""
+        return f"https://bkt.s3.amazonaws.com/{key}?X-Amz-Expires={expires_in}{version}"
 
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))[:MAX_LISTED_KEYS]
@@ -312,6 +397,21 @@ class FakeSubmitQueue:
 
     def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         self.deferred.append((queue_arn, receipt_handle, seconds))
+
+
+class FakeJobSender:
+    """jobs_api.service.JobSender: records the ids sent; `refuse` ids are answered as not sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.refuse: set[str] = set()
+        self.fail_with: BaseException | None = None
+
+    def send_jobs(self, job_ids: list[str]) -> list[str]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.extend(i for i in job_ids if i not in self.refuse)
+        return [i for i in job_ids if i in self.refuse]
 
 
 class FakeSubmitter:

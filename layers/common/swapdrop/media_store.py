@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -59,6 +60,24 @@ class ObjectMissing(LookupError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What HeadObject (or a listing) tells about one object, without its bytes."""
+
+    key: str
+    size: int
+    version_id: str | None = None
+    content_type: str | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectPage:
+    objects: list[ObjectInfo]
+    next_after: str | None
+    """The last key of this page when more follow (S3's StartAfter for the next one), else None."""
+
+
 class ObjectTooLarge(ValueError):
     def __init__(self, key: str, size: int, limit: int) -> None:
         super().__init__(key)
@@ -78,6 +97,18 @@ class MediaStore(Protocol):
         self, key: str, data: bytes, content_type: str, metadata: dict[str, str], order: TargetOrder
     ) -> ResultWrite:
         """Write unless the result in place came from a newer upload of the same target (compare-and-set)."""
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size, version and content type of the object, or None when it does not exist."""
+
+    def list_objects(self, prefix: str, after: str | None, limit: int) -> ObjectPage: ...
+
+    def delete_keys(self, keys: list[str]) -> None: ...
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        """{"url", "fields"}: a form that uploads exactly `key`, with that Content-Type, 1..max_bytes long."""
+
+    def presigned_get(self, key: str, expires_in: int, version_id: str | None = None) -> str: ...
 
 
 class S3MediaStore:
@@ -153,6 +184,51 @@ class S3MediaStore:
                 return ResultWrite(superseded_by=existing.get("job-id", "another job"))
             condition = {"IfMatch": head["ETag"]}
         raise ResultWriteContended(key)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if _code(error) in _MISSING:
+                return None
+            raise
+        return ObjectInfo(
+            key=key,
+            size=int(head.get("ContentLength", 0)),
+            version_id=head.get("VersionId"),
+            content_type=head.get("ContentType"),
+            last_modified=head.get("LastModified"),
+        )
+
+    def list_objects(self, prefix: str, after: str | None, limit: int) -> ObjectPage:
+        request: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix, "MaxKeys": limit}
+        if after:
+            request["StartAfter"] = after
+        page = self._s3.list_objects_v2(**request)
+        objects = [
+            ObjectInfo(key=obj["Key"], size=int(obj.get("Size", 0)), last_modified=obj.get("LastModified"))
+            for obj in page.get("Contents", [])
+        ]
+        more = bool(page.get("IsTruncated")) and bool(objects)
+        return ObjectPage(objects=objects, next_after=objects[-1].key if more else None)
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys a call
+            chunk = keys[start : start + 1000]
+            self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        return self._s3.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+
+    def presigned_get(self, key: str, expires_in: int, version_id: str | None = None) -> str:
+        params = {"Bucket": self._bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
+        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
 
 def _code(error: ClientError) -> str:

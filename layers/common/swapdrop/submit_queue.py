@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -19,3 +20,21 @@ class SubmitQueue:
     def _url(self, queue_arn: str) -> str:
         _, _, _, _, account, name = queue_arn.split(":", 5)
         return self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+class JobMessages:
+    """Sends {"jobId": …} to the SubmitQueue (the jobs API's entrance to the submitter), 10 per call."""
+
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def send_jobs(self, job_ids: list[str]) -> list[str]:
+        """The ids SQS did not take (empty when all were sent)."""
+        refused: list[str] = []
+        for start in range(0, len(job_ids), 10):
+            chunk = job_ids[start : start + 10]
+            entries = [{"Id": str(i), "MessageBody": json.dumps({"jobId": job_id})} for i, job_id in enumerate(chunk)]
+            answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            refused.extend(chunk[int(failed["Id"])] for failed in answer.get("Failed", []))
+        return refused

@@ -10,18 +10,22 @@ from functools import cache
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from swapdrop.config import Settings, settings
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_events import EventBridgePublisher
 from swapdrop.job_store import DynamoJobStore
+from swapdrop.jobs_api.cursor import CursorSigner
+from swapdrop.jobs_api.idempotency import IdempotentPosts
+from swapdrop.jobs_api.service import ApiPolicy, JobsService
 from swapdrop.media_store import S3MediaStore
 from swapdrop.reconciler import Reconciler
 from swapdrop.result_download import CALLBACK_BUDGET_SECONDS, DEFAULT_BUDGET_SECONDS, ResultDownloader
 from swapdrop.secrets import secret_reader
 from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
 from swapdrop.submission import SubmitPolicy, Submitter
-from swapdrop.submit_queue import SubmitQueue
+from swapdrop.submit_queue import JobMessages, SubmitQueue
 from swapdrop.upstream import UpstreamClient
 
 
@@ -118,8 +122,44 @@ def reset() -> None:
     """Forget every built service (tests and the local stack change the environment)."""
     for built in (settings, _secrets, submitter, callback_receiver, reconciler, submit_queue):
         built.cache_clear()
+    api_service.cache_clear()
+    api_idempotency.cache_clear()
 
 
 @cache
 def submit_queue() -> SubmitQueue:
     return SubmitQueue(boto3.client("sqs"))
+
+
+API_KEY_PLACEHOLDER = "REPLACE_WITH_THE_SWAP_API_KEY"
+"""What the template's generated ApiKeySecret holds until someone puts the real key there (GET /health)."""
+
+
+@cache
+def api_service() -> JobsService:
+    config = settings()
+    jobs, media = job_store(config), media_store(config)
+    api_key = secret_reader(config.upstream_api_key_secret_id, _secrets())
+    return JobsService(
+        jobs=jobs,
+        media=media,
+        sender=JobMessages(boto3.client("sqs"), config.submit_queue_url),
+        finisher=finisher(config, jobs, media),
+        cancel_upstream=lambda task_id: upstream_client(config).cancel_task(task_id),
+        cursors=CursorSigner(secret_reader(config.callback_token_secret_id, _secrets())),
+        api_key_set=lambda: api_key() not in ("", API_KEY_PLACEHOLDER),
+        policy=ApiPolicy(
+            bucket=config.bucket_name,
+            max_image_bytes=config.max_image_bytes,
+            upload_url_seconds=config.upload_url_seconds,
+            result_url_seconds=config.result_url_seconds,
+            allow_private_urls=config.allow_private_result_urls,
+            version=config.swapdrop_version,
+        ),
+    )
+
+
+@cache
+def api_idempotency() -> IdempotentPosts:
+    table = settings().idempotency_table_name
+    return IdempotentPosts(DynamoDBPersistenceLayer(table_name=table, boto3_client=boto3.client("dynamodb")))
