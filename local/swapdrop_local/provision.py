@@ -12,7 +12,6 @@ import boto3
 
 from swapdrop_local.template import LOCAL_ACCOUNT, Resolver, function_environment, load_template, resources_of_type
 
-FUNCTIONS = ("SubmitFunction", "CallbackFunction", "ReconcileFunction")
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
@@ -38,6 +37,8 @@ class LocalStack:
     event_bus: str
     api_key_secret_id: str
     callback_token_secret_id: str
+    idempotency_table: str = ""
+    """Powertools idempotency records of the jobs API (IdempotencyTable)."""
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict)
@@ -68,7 +69,7 @@ def provision(
     for name in sorted(queues, key=lambda n: "RedrivePolicy" in queues[n].get("Properties", {})):
         _create_queue(sqs, resolver, name, queues[name].get("Properties", {}))
     for name, spec in resources_of_type(template, "AWS::DynamoDB::Table").items():
-        _create_table(ddb, resolver, name, spec["Properties"])
+        _create_table(ddb, resolver, name, resolver.resolve(spec["Properties"]))
     for name, spec in resources_of_type(template, "AWS::Events::EventBus").items():
         bus = resolver.resolve(spec["Properties"]["Name"])
         arn = events.create_event_bus(Name=bus)["EventBusArn"]
@@ -81,9 +82,11 @@ def provision(
         resolver.refs[name] = arn
     for name, spec in resources_of_type(template, "AWS::S3::Bucket").items():
         _create_bucket(s3, resolver, name, spec["Properties"], stack_name)
+    # The HTTP API is the local HTTP adapter. The optional JwtApi (raw ApiGatewayV2 resources
+    # under HasJwt) is not created: the local runtime checks JWTs itself.
     resolver.refs["CallbackApi"] = "local"
     environments = {}
-    for function in FUNCTIONS:
+    for function in resources_of_type(template, "AWS::Serverless::Function"):
         env = function_environment(template, resolver, function)
         if "CALLBACK_BASE_URL" in env:  # API Gateway's URL on AWS; the local HTTP adapter's here
             env["CALLBACK_BASE_URL"] = callback_base_url.rstrip("/") + "/callbacks"
@@ -100,6 +103,7 @@ def provision(
         event_bus=resolver.refs["JobEventBus"],
         api_key_secret_id=resolver.refs.get("ApiKeySecret", ""),
         callback_token_secret_id=resolver.refs["CallbackTokenSecret"],
+        idempotency_table=resolver.refs.get("IdempotencyTable", ""),
         environments=environments,
         parameters=dict(resolver.parameters),
         template=template,
@@ -133,6 +137,11 @@ def _create_table(ddb: Any, resolver: Resolver, name: str, properties: dict[str,
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
     ddb.create_table(**request)
     ddb.get_waiter("table_exists").wait(TableName=table_name)
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(
+            TableName=table_name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+        )
     resolver.refs[name] = table_name
     resolver.attributes[(name, "Arn")] = f"arn:aws:dynamodb:{resolver.region}:{LOCAL_ACCOUNT}:table/{table_name}"
 
