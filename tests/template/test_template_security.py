@@ -70,6 +70,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
     "ApiFunction": [
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
+        ("dynamodb:BatchWriteItem", TABLE),  # batch POST /jobs (JobStore.create_many)
         *(("dynamodb:Query", {"Fn::Sub": f"${{JobsTable.Arn}}/index/{index}"}) for index in sorted(LIST_INDEXES)),
         ("dynamodb:GetItem", IDEMPOTENCY),
         ("dynamodb:PutItem", IDEMPOTENCY),
@@ -81,6 +82,8 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("s3:DeleteObject", objects("faces/")),
         # HeadObject of faces and of any target.s3Key; presigned GETs of results
         ("s3:GetObject", objects("")),
+        # result.url is presigned with the result's VersionId (MediaStore.presigned_get)
+        ("s3:GetObjectVersion", objects("results/")),
         ("s3:ListBucket", BUCKET),
         ("sqs:SendMessage", QUEUE),
         ("events:PutEvents", BUS),
@@ -173,6 +176,7 @@ OPERATION_ACTIONS = {
     "scan": "dynamodb:Scan",
     "batch_get_item": "dynamodb:BatchGetItem",
     "batch_write_item": "dynamodb:BatchWriteItem",
+    "batch_writer": "dynamodb:BatchWriteItem",  # boto3's Table.batch_writer() sends BatchWriteItem
     "transact_write_items": "dynamodb:PutItem",
     "transact_get_items": "dynamodb:GetItem",
     "get_object": "s3:GetObject",
@@ -185,9 +189,11 @@ OPERATION_ACTIONS = {
     "upload_file": "s3:PutObject",
     "copy_object": "s3:PutObject",
     "delete_object": "s3:DeleteObject",
+    "delete_objects": "s3:DeleteObject",  # DeleteObjects is authorized as s3:DeleteObject per key
     "change_message_visibility": "sqs:ChangeMessageVisibility",
     "get_queue_url": "sqs:GetQueueUrl",
     "send_message": "sqs:SendMessage",
+    "send_message_batch": "sqs:SendMessage",  # SendMessageBatch is authorized as sqs:SendMessage
     "delete_message": "sqs:DeleteMessage",
     "receive_message": "sqs:ReceiveMessage",
     "put_events": "events:PutEvents",
