@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.observability import logger, metrics, tracer
-from swapdrop.s3_events import JobMessage, Malformed, S3Uploads, TestEvent, read_message, uploads_from_s3_event
+from swapdrop.s3_events import JobMessage, Malformed, S3TestEvent, S3Uploads, read_message, uploads_from_s3_event
 from swapdrop.submission import Outcome, SubmitResult, Submitter, Upload
 from swapdrop.submit_queue import SubmitQueue
 
@@ -53,7 +53,7 @@ def handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, l
 
 def _handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
     match read_message(record.body):
-        case TestEvent():
+        case S3TestEvent():
             logger.info("s3:TestEvent dropped")
             return
         case Malformed(shape=shape):

@@ -196,6 +196,97 @@ def test_a_direct_s3_event_to_retry_raises(monkeypatch: pytest.MonkeyPatch) -> N
         submit_handler.lambda_handler(load("s3-put.json"), FakeLambdaContext())
 
 
+# --- submit: jobs-API job ids, and bodies that are neither --------------------------------------------
+
+API_JOB_ID = "0f8e1c2d3b4a59687766554433221100"
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    """An SQS batch of these bodies, shaped like the recorded one (ids 0, 1, ...)."""
+    template = load("sqs-s3-put.json")["Records"][0]
+    records = [
+        template | {"messageId": f"m-{i}", "receiptHandle": f"r-{i}", "body": body} for i, body in enumerate(bodies)
+    ]
+    return {"Records": records}
+
+
+def test_a_job_id_message_drives_that_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    submitter = FakeSubmitter(lambda u: SubmitResult(u.job_id, Outcome.SUBMITTED))
+    monkeypatch.setattr(wiring, "submitter", lambda: submitter)
+    monkeypatch.setattr(wiring, "submit_queue", FakeSubmitQueue)
+    answer = submit_handler.lambda_handler(
+        sqs_event(json.dumps({"jobId": API_JOB_ID})), FakeLambdaContext(remaining_millis=30_000)
+    )
+    assert answer == {"batchItemFailures": []}
+    assert submitter.job_calls == [(API_JOB_ID, 30 + submit_handler.LEASE_MARGIN_SECONDS)]
+    assert submitter.calls == []
+
+
+def test_a_job_id_message_to_retry_is_deferred_by_its_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    submitter = FakeSubmitter(
+        lambda u: SubmitResult(u.job_id, Outcome.SUBMITTED),
+        job_answer=lambda job_id: SubmitResult(job_id, Outcome.RETRY_LATER, "HTTP 503", 240),
+    )
+    queue = FakeSubmitQueue()
+    monkeypatch.setattr(wiring, "submitter", lambda: submitter)
+    monkeypatch.setattr(wiring, "submit_queue", lambda: queue)
+    answer = submit_handler.lambda_handler(sqs_event(json.dumps({"jobId": API_JOB_ID})), FakeLambdaContext())
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert queue.deferred == [(QUEUE_ARN, "r-0", 240)]
+
+
+def test_malformed_bodies_are_dropped_and_counted_and_the_rest_of_the_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    submitter = FakeSubmitter(lambda u: SubmitResult(u.job_id, Outcome.SUBMITTED))
+    monkeypatch.setattr(wiring, "submitter", lambda: submitter)
+    monkeypatch.setattr(wiring, "submit_queue", FakeSubmitQueue)
+    bodies = (
+        "not json at all: sk-live-SECRET",
+        json.dumps({"jobId": "sk-live-SECRET"}),
+        json.dumps(["sk-live-SECRET"]),
+        json.dumps({"Records": [{"s3": "sk-live-SECRET"}]}),
+        json.dumps({"jobId": API_JOB_ID}),
+    )
+    answer = submit_handler.lambda_handler(sqs_event(*bodies), FakeLambdaContext())
+    assert answer == {"batchItemFailures": []}, "dropped, not returned to the queue to fail again"
+    assert [job_id for job_id, _ in submitter.job_calls] == [API_JOB_ID]
+    printed = capsys.readouterr().out
+    (emf,) = [json.loads(line) for line in printed.splitlines() if '"_aws"' in line]
+    assert emf["MalformedMessages"] == [1.0] * 4
+    dropped = [r for r in caplog.records if r.getMessage() == "message dropped: not one SubmitFunction takes"]
+    assert [r.__dict__["message_id"] for r in dropped] == ["m-0", "m-1", "m-2", "m-3"]
+    assert all(r.__dict__["shape"] for r in dropped)
+    assert "sk-live-SECRET" not in printed + repr([r.__dict__ for r in caplog.records])
+
+
+def test_an_upload_form_event_over_sqs_binds_the_api_job(event_world: World, images: SimpleNamespace) -> None:
+    stamp = "2024-10-16T09:50:00.000Z"
+    event_world.jobs.create(
+        make_job(
+            jobId=API_JOB_ID,
+            status=JobStatus.AWAITING_UPLOAD,
+            bucket=EVENT_BUCKET,
+            targetKey=f"uploads/{API_JOB_ID}/target.png",
+            origin="api",
+            resultBase=f"results/alice/jobs/{API_JOB_ID}",
+            uploadExpiresAt="2024-10-16T10:05:00.000Z",
+            createdAt=stamp,
+            updatedAt=stamp,
+        )
+    )
+    event_world.media.put(f"uploads/{API_JOB_ID}/target.png", images.png, version_id="u1")
+    body = json.loads(load("sqs-s3-put.json")["Records"][0]["body"])
+    body["Records"][0]["s3"]["object"].update({"key": f"uploads/{API_JOB_ID}/target.png", "versionId": "u1"})
+    event_world.gateway.script(Accepted(TASK_ID, None, 1, ""))
+    record = SQSRecord(sqs_event(json.dumps(body))["Records"][0])
+    submit_handler.handle_record(record, event_world.submitter(), FakeSubmitQueue(), 60)  # type: ignore[arg-type]
+    assert list(event_world.jobs.items) == [API_JOB_ID], "no second job for the upload"
+    job = event_world.jobs.get(API_JOB_ID)
+    assert job is not None and job.status is JobStatus.SUBMITTED and job.targetVersionId == "u1"
+    assert event_world.gateway.requests[0].target.data == images.png
+
+
 # --- callback -------------------------------------------------------------------------------------
 
 

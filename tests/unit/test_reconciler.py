@@ -453,3 +453,84 @@ def test_a_newer_upload_finishing_last_replaces_the_older_result(rich: World, im
     rich.applier().apply("newer", snap("SUCCESS", "100%", task_id="T-newer", imageUrl=URL.format("newer")), "poll")
     assert rich.media.objects["results/alice/same.png"] == images.webp
     assert rich.jobs.get("newer").resultVersionId == "v2"  # type: ignore[union-attr]
+
+
+# --- jobs-API jobs whose upload never came (issue 7) ------------------------------------------------
+
+
+def awaiting(world: World, job_id: str, expired_for: timedelta, age: timedelta = YOUNG) -> Job:
+    """An AWAITING_UPLOAD job whose upload form expired `expired_for` ago (negative: not yet)."""
+    now = world.clock()
+    return world.jobs.put(
+        make_job(
+            jobId=job_id,
+            status=JobStatus.AWAITING_UPLOAD,
+            targetKey=f"uploads/{job_id}/target.png",
+            origin="api",
+            createdAt=iso(now - age),
+            updatedAt=iso(now - age),
+            uploadExpiresAt=iso(now - expired_for),
+        )
+    )
+
+
+def test_a_job_whose_upload_never_came_ends_once_the_form_and_its_grace_are_over(world: World) -> None:
+    from swapdrop.observability import metrics
+
+    gone = awaiting(world, "gone", timedelta(seconds=301))
+    awaiting(world, "at-the-limit", timedelta(seconds=300))
+    awaiting(world, "in-grace", timedelta(seconds=10))
+    awaiting(world, "form-open", timedelta(seconds=-600))
+
+    report = world.reconciler().run()
+
+    assert (report.examined, report.expired, report.timed_out) == (4, 1, 0)
+    job = world.jobs.get("gone")
+    assert job is not None and job.status is JobStatus.FAILURE
+    assert job.failReason == f"target never uploaded: the upload form expired at {gone.uploadExpiresAt}"
+    assert [(t.from_, t.to, t.via) for t in job.history] == [("AWAITING_UPLOAD", "FAILURE", "reconciler")]
+    assert [j.jobId for j in world.events.published] == ["gone"]  # the outbox ran: the event is out
+    assert "openFlag" not in world.jobs.item("gone")
+    for job_id in ("at-the-limit", "in-grace", "form-open"):
+        other = world.jobs.get(job_id)
+        assert other is not None and other.status is JobStatus.AWAITING_UPLOAD
+    assert metrics.metric_set["UploadsExpired"]["Value"] == [1.0]
+
+
+def test_the_upload_grace_is_the_reconcilers_parameter(world: World) -> None:
+    awaiting(world, "a", timedelta(seconds=61))
+    strict = Reconciler(
+        jobs=world.jobs,
+        poller=world.poller,
+        applier=world.applier(),
+        finisher=world.finisher,
+        job_timeout_minutes=60,
+        quiet_seconds=120,
+        clock=world.clock,
+        upload_grace_seconds=60,
+    )
+    assert world.reconciler().run().expired == 0  # the default grace (300 s) still runs
+    assert strict.run().expired == 1
+
+
+def test_an_awaiting_job_older_than_the_job_timeout_waits_for_its_form_not_the_timeout(world: World) -> None:
+    """A long upload form (UploadUrlSeconds over the job timeout) is honoured, not cut short."""
+    awaiting(world, "slow", timedelta(minutes=-30), age=OLD)
+    report = world.reconciler().run()
+    assert (report.timed_out, report.expired) == (0, 0)
+    job = world.jobs.get("slow")
+    assert job is not None and job.status is JobStatus.AWAITING_UPLOAD
+
+
+def test_an_upload_that_lands_as_the_reconciler_expires_the_job_wins(world: World) -> None:
+    awaiting(world, "raced", timedelta(seconds=400))
+    world.jobs.before_next_replace(
+        lambda store: store.concurrent_write(
+            "raced", lambda j: sm.bind_upload(j, world.clock(), "v1", "0001", iso(world.clock())).job
+        )
+    )
+    report = world.reconciler().run()
+    assert report.expired == 0
+    job = world.jobs.get("raced")
+    assert job is not None and job.status is JobStatus.PENDING and job.targetVersionId == "v1"
+    assert world.events.published == []

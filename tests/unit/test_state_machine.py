@@ -451,6 +451,18 @@ def test_a_late_snapshot_for_a_cancelled_job_changes_nothing(before: Job) -> Non
             assert decision.job == cancelled
 
 
+@pytest.mark.parametrize("status", ["SUBMITTED", "IN_PROGRESS", "SUCCESS", "FAILURE", "CANCEL"])
+def test_a_snapshot_for_a_job_awaiting_its_upload_is_refused(status: str) -> None:
+    """No task was ever sent for it: a snapshot naming it (a forged or confused callback, a poll)
+    must not adopt a task, move it on, or end it; only its upload or its expiry may."""
+    awaiting = make_job(status=JobStatus.AWAITING_UPLOAD, targetKey="uploads/x/target.png")
+    late = snap(status, "50%", imageUrl="https://cdn/r.png", state=awaiting.jobId)
+    for via in ("callback", "poll", "submit", "reconciler"):
+        decision = sm.apply_snapshot(awaiting, LATER, late, via=via)
+        assert decision.changed is False and decision.job == awaiting
+        assert decision.refusal == "job is still awaiting its target's upload; no task was ever sent for it"
+
+
 def test_note_inputs_records_face_and_source_once() -> None:
     job = make_job(face=None)
     noted = sm.note_inputs(job, NOW, "alice", "faces/alice.png")

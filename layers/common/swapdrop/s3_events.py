@@ -100,7 +100,7 @@ class _JobMessageBody(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class TestEvent:
+class S3TestEvent:
     """S3's s3:TestEvent: names no object."""
 
 
@@ -122,7 +122,7 @@ class Malformed:
     """What the body looked like (kinds, key names, sizes), never its values."""
 
 
-SubmitMessage = TestEvent | JobMessage | S3Uploads | Malformed
+SubmitMessage = S3TestEvent | JobMessage | S3Uploads | Malformed
 
 
 def read_message(body: str) -> SubmitMessage:
@@ -136,7 +136,7 @@ def read_message(body: str) -> SubmitMessage:
     if not isinstance(payload, dict):
         return Malformed(f"JSON {_kind(payload)}, not an object")
     if is_test_event(payload):
-        return TestEvent()
+        return S3TestEvent()
     if "jobId" in payload:
         try:
             return JobMessage(_JobMessageBody.model_validate(payload).jobId)
