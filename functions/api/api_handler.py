@@ -210,7 +210,7 @@ def list_jobs(
     | _errors(400, 404),
 )
 def get_job(
-    jobId: str,  # noqa: N803 - the template's and the spec's path parameter name
+    jobId: str,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a terminal status.")] = 0,
 ) -> JobView:
     return wiring.api_service().get(_caller(), jobId, wait)
@@ -225,7 +225,7 @@ def get_job(
     responses={200: {"description": "The cancelled job", "content": {"application/json": {"model": JobView}}}}
     | _errors(404, 409, 422),
 )
-def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:  # noqa: N803
+def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller, service = _caller(), wiring.api_service()
     work = lambda: {"status": 200, "body": service.cancel(caller, jobId).model_dump(mode="json", by_alias=True)}  # noqa: E731
     return _replayed(caller, f"POST /jobs/{jobId}/cancel", idempotency_key, work)
@@ -240,7 +240,7 @@ def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[J
     responses={202: {"description": "The new job", "content": {"application/json": {"model": JobView}}}}
     | _errors(404, 409, 422),
 )
-def retry_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:  # noqa: N803
+def retry_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller, service = _caller(), wiring.api_service()
     work = lambda: _stored(service.retry(caller, jobId))  # noqa: E731
     return _replayed(caller, f"POST /jobs/{jobId}/retry", idempotency_key, work)

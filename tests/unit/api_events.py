@@ -1,16 +1,30 @@
-"""API Gateway HTTP API (payload 2.0) events for ApiFunction, as `sam local generate-event apigateway http-api-proxy`
-shapes them, with the authorizer context API Gateway adds (IAM or JWT), and a way to call the handler."""
+"""The `api` fixture (JobsService on fakes, idempotency on moto in-process), and HTTP API (payload 2.0)
+events for ApiFunction as `sam local generate-event apigateway http-api-proxy` shapes them, with the
+authorizer context API Gateway adds (IAM or JWT), and a way to call the handler."""
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import api_handler
-from fakes import FakeLambdaContext
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from fakes import FakeJobSender, FakeLambdaContext
+from moto import mock_aws
+from swapdrop import wiring
+from swapdrop.jobs_api.cursor import CursorSigner
+from swapdrop.jobs_api.idempotency import IdempotentPosts
+from swapdrop.jobs_api.service import ApiPolicy, JobsService
+
+from .builders import BUCKET, CALLBACK_SECRET
+from .conftest import World
 
 OPERATOR_ARN = "arn:aws:iam::123456789012:user/ops"
 IAM = {"iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012", "userArn": OPERATOR_ARN, "userId": "AIDA"}}
@@ -87,3 +101,76 @@ def call(method: str, path: str, **kwargs: Any) -> Reply:
 def segment(text: str) -> str:
     """A path segment as a client sends it (percent-encoded)."""
     return quote(text, safe="")
+
+
+# --- the service behind the handler, on fakes -------------------------------------------------
+
+MAX_BYTES = 1000
+IDEMPOTENCY_TABLE = "swapdrop-idempotency"
+
+
+@dataclass
+class Api:
+    world: World
+    sender: FakeJobSender
+    service: JobsService
+    posts: IdempotentPosts
+    cancelled: list[str] = field(default_factory=list)
+    cancel_answer: Any = True
+    ticks: list[float] = field(default_factory=lambda: [0.0])
+    api_key: bool = True
+
+    def sleep(self, seconds: float) -> None:
+        self.ticks[0] += seconds
+        self.world.clock.advance(seconds=seconds)
+        for hook in list(self.during_sleep):
+            hook(self.ticks[0])
+
+    during_sleep: list[Any] = field(default_factory=list)
+
+
+def make_table() -> Any:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(
+        TableName=IDEMPOTENCY_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
+@pytest.fixture
+def api(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    with mock_aws():
+        client = make_table()
+        ids = (f"{n:032x}" for n in itertools.count(1))
+        sender = FakeJobSender()
+        holder: dict[str, Api] = {}
+
+        def cancel_upstream(task_id: str) -> Any:
+            holder["api"].cancelled.append(task_id)
+            answer = holder["api"].cancel_answer
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        service = JobsService(
+            jobs=world.jobs,
+            media=world.media,
+            sender=sender,
+            finisher=world.finisher,
+            cancel_upstream=cancel_upstream,
+            cursors=CursorSigner(lambda: CALLBACK_SECRET),
+            api_key_set=lambda: holder["api"].api_key,
+            policy=ApiPolicy(bucket=BUCKET, max_image_bytes=MAX_BYTES, version="1.2.3"),
+            clock=world.clock,
+            new_id=lambda: next(ids),
+            sleep=lambda s: holder["api"].sleep(s),
+            monotonic=lambda: holder["api"].ticks[0],
+        )
+        posts = IdempotentPosts(DynamoDBPersistenceLayer(table_name=IDEMPOTENCY_TABLE, boto3_client=client))
+        holder["api"] = Api(world, sender, service, posts)
+        monkeypatch.setattr(wiring, "api_service", lambda: service)
+        monkeypatch.setattr(wiring, "api_idempotency", lambda: posts)
+        yield holder["api"]

@@ -154,3 +154,6 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+from .api_events import api  # noqa: E402, F401 - the jobs API's fixture (it needs World, above)

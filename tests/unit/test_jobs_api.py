@@ -4,99 +4,18 @@ Idempotency runs Powertools' real DynamoDB persistence layer on moto in-process 
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from fakes import FakeJobSender
-from moto import mock_aws
 from swapdrop import wiring
 from swapdrop.jobs import JobStatus, iso
-from swapdrop.jobs_api.cursor import CursorSigner
-from swapdrop.jobs_api.idempotency import IdempotentPosts
-from swapdrop.jobs_api.service import ApiPolicy, JobsService
 
-from .api_events import IAM, OPERATOR_ARN, call, jwt, segment
-from .builders import BUCKET, CALLBACK_SECRET, TASK_ID, make_job
-from .conftest import World
+from .api_events import IAM, MAX_BYTES, OPERATOR_ARN, Api, call, jwt, segment
+from .builders import TASK_ID, make_job
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-MAX_BYTES = 1000
-IDEMPOTENCY_TABLE = "swapdrop-idempotency"
-
-
-@dataclass
-class Api:
-    world: World
-    sender: FakeJobSender
-    service: JobsService
-    posts: IdempotentPosts
-    cancelled: list[str] = field(default_factory=list)
-    cancel_answer: Any = True
-    ticks: list[float] = field(default_factory=lambda: [0.0])
-    api_key: bool = True
-
-    def sleep(self, seconds: float) -> None:
-        self.ticks[0] += seconds
-        self.world.clock.advance(seconds=seconds)
-        for hook in list(self.during_sleep):
-            hook(self.ticks[0])
-
-    during_sleep: list[Any] = field(default_factory=list)
-
-
-def make_table() -> Any:
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName=IDEMPOTENCY_TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client
-
-
-@pytest.fixture
-def api(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    with mock_aws():
-        client = make_table()
-        ids = (f"{n:032x}" for n in itertools.count(1))
-        sender = FakeJobSender()
-        holder: dict[str, Api] = {}
-
-        def cancel_upstream(task_id: str) -> Any:
-            holder["api"].cancelled.append(task_id)
-            answer = holder["api"].cancel_answer
-            if isinstance(answer, BaseException):
-                raise answer
-            return answer
-
-        service = JobsService(
-            jobs=world.jobs,
-            media=world.media,
-            sender=sender,
-            finisher=world.finisher,
-            cancel_upstream=cancel_upstream,
-            cursors=CursorSigner(lambda: CALLBACK_SECRET),
-            api_key_set=lambda: holder["api"].api_key,
-            policy=ApiPolicy(bucket=BUCKET, max_image_bytes=MAX_BYTES, version="1.2.3"),
-            clock=world.clock,
-            new_id=lambda: next(ids),
-            sleep=lambda s: holder["api"].sleep(s),
-            monotonic=lambda: holder["api"].ticks[0],
-        )
-        posts = IdempotentPosts(DynamoDBPersistenceLayer(table_name=IDEMPOTENCY_TABLE, boto3_client=client))
-        holder["api"] = Api(world, sender, service, posts)
-        monkeypatch.setattr(wiring, "api_service", lambda: service)
-        monkeypatch.setattr(wiring, "api_idempotency", lambda: posts)
-        yield holder["api"]
-
-
 UPLOAD = {"upload": {"contentType": "image/png"}}
 
 
@@ -227,7 +146,11 @@ def test_upload_target_creates_an_awaiting_job_and_its_form_and_enqueues_nothing
     job_id = reply.body["jobId"]
     assert len(job_id) == 32 and reply.body["status"] == "AWAITING_UPLOAD"
     assert reply.body["target"] == {"key": f"uploads/{job_id}/target.png", "url": None}
-    assert reply.body["links"] == {"self": f"/jobs/{job_id}", "cancel": f"/jobs/{job_id}/cancel", "retry": f"/jobs/{job_id}/retry"}
+    assert reply.body["links"] == {
+        "self": f"/jobs/{job_id}",
+        "cancel": f"/jobs/{job_id}/cancel",
+        "retry": f"/jobs/{job_id}/retry",
+    }
     assert reply.body["upload"]["fields"]["Content-Type"] == "image/png"
     assert api.world.media.forms == [(f"uploads/{job_id}/target.png", "image/png", MAX_BYTES, 900)]
     job = api.world.jobs.get(job_id)
@@ -487,7 +410,11 @@ def test_cancel_a_submitted_job_cancels_its_task_whatever_upstream_answers(api: 
 def test_cancel_after_finish_is_409_with_its_status(api: Api, status: JobStatus) -> None:
     api.world.jobs.put(make_job(jobId="j1", status=status))
     reply = call("POST", "/jobs/j1/cancel")
-    assert (reply.status, reply.error["code"], reply.error["details"]) == (409, "job_finished", {"status": status.value})
+    assert (reply.status, reply.error["code"], reply.error["details"]) == (
+        409,
+        "job_finished",
+        {"status": status.value},
+    )
     assert api.cancelled == []
 
 
@@ -543,7 +470,11 @@ def test_retry_of_a_url_job_whose_fetch_failed_fetches_again(api: Api) -> None:
 def test_retry_of_a_running_or_successful_job_is_409(api: Api, status: JobStatus) -> None:
     api.world.jobs.put(make_job(jobId="j1", status=status))
     reply = call("POST", "/jobs/j1/retry")
-    assert (reply.status, reply.error["code"], reply.error["details"]) == (409, "not_retryable", {"status": status.value})
+    assert (reply.status, reply.error["code"], reply.error["details"]) == (
+        409,
+        "not_retryable",
+        {"status": status.value},
+    )
 
 
 def test_retry_of_a_job_whose_upload_never_came_is_409(api: Api) -> None:
