@@ -60,6 +60,10 @@ lint: tools scan-tools venv ## cfn-lint, sam validate --lint, checkov, ruff
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+.PHONY: openapi
+openapi: venv ## regenerate api/openapi.yaml from the API's resolvers (a unit test fails when it drifts)
+	$(PY) scripts/generate_openapi.py
+
 unit: venv ## unit tests only (fakes, no sockets)
 	$(PY) -m pytest tests/unit -q
 
