@@ -11,6 +11,7 @@ from functools import cache
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.config import Config
 
 from swapdrop.config import Settings, settings
 from swapdrop.finishing import JobFinisher
@@ -49,7 +50,8 @@ def upstream_client(config: Settings) -> UpstreamClient:
 
 
 def media_store(config: Settings) -> S3MediaStore:
-    return S3MediaStore(boto3.client("s3"), config.bucket_name)
+    # SigV4 presigned URLs and forms (the jobs API's): the default SigV2 presign is refused in newer regions.
+    return S3MediaStore(boto3.client("s3", config=Config(signature_version="s3v4")), config.bucket_name)
 
 
 def finisher(
