@@ -279,8 +279,12 @@ def test_api_key_secret_is_created_only_without_an_existing_one(template: dict[s
     assert template["Conditions"]["CreateApiKeySecret"] == {"Fn::Equals": [{"Ref": "ExistingApiKeySecretArn"}, ""]}
     secret = template["Resources"]["ApiKeySecret"]
     assert secret["Condition"] == "CreateApiKeySecret"
-    assert "GenerateSecretString" in secret["Properties"], "a generated placeholder, never a literal"
-    assert "SecretString" not in secret["Properties"]
+    # A marker, not a key: /health (and doctor) can tell the secret was never set. A generated
+    # random value would look like a real key.
+    from swapdrop.wiring import API_KEY_PLACEHOLDER
+
+    assert secret["Properties"]["SecretString"] == API_KEY_PLACEHOLDER
+    assert "GenerateSecretString" not in secret["Properties"]
     assert template["Parameters"]["ExistingApiKeySecretArn"]["Default"] == ""
 
 
