@@ -1,4 +1,8 @@
-"""`make demo`: one real face swap through the whole local stack, watched live.
+"""`make demo`: real face swaps through the whole local stack, watched live.
+
+First through the drop folder (S3 writes), then through the jobs API as a client would use
+it: SigV4-signed requests, presigned POSTs for the face and the target, `GET /jobs/{id}?wait=`
+and the result fetched from its presigned URL. Both doors must work, or the demo exits 1.
 
 The photos ship inside packages and are in the public domain: Grace Hopper (US Navy,
 matplotlib's sample data) is the face, Eileen Collins (NASA, scikit-image's astronaut)
@@ -14,17 +18,37 @@ import logging
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from swapdrop.jobs import TERMINAL_STATUSES, Job
+from swapdrop.layout import CONTENT_TYPES
 
+from swapdrop_local.auth import signed_request
 from swapdrop_local.provision import local_client, local_table
 from swapdrop_local.stack import RunningStack, StackOptions
 
 FACE_KEY = "faces/grace.jpg"
 TARGET_KEY = "inbox/grace/nasa portraits/astronaut.png"
 TERMINAL = {status.value for status in TERMINAL_STATUSES}
+API_FACE = "hopper"
+"""The API swap's face: the same photo, uploaded through PUT /faces/{face}'s presigned POST."""
+API_WAIT_SECONDS = 20
+"""GET /jobs/{id}?wait=: under API Gateway's 30 s integration timeout."""
+UPLOAD_OK = {200, 201, 204}
+
+
+class DemoFailed(Exception):
+    """A step of the demo went wrong: the message says which and what the stack answered."""
+
+
+def as_jpeg(image: bytes) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(image)).convert("RGB").save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
 
 
 def demo_photos() -> tuple[bytes, bytes]:
@@ -43,14 +67,14 @@ def demo_photos() -> tuple[bytes, bytes]:
 class ProgressLine:
     """One updating line on a terminal; one line per change elsewhere (CI logs)."""
 
-    def __init__(self, stream: Any = sys.stdout) -> None:
-        self._stream = stream
-        self._tty = stream.isatty()
+    def __init__(self, stream: Any = None) -> None:
+        self._stream = stream or sys.stdout
+        self._tty = self._stream.isatty()
         self._last: tuple[str, int] | None = None
 
     def show(self, elapsed: float, status: str, progress: int) -> None:
         filled = progress // 5
-        text = f"[{elapsed:5.1f}s] {status:<11} {progress:3d}% {'█' * filled}{'░' * (20 - filled)}"
+        text = f"[{elapsed:5.1f}s] {status:<15} {progress:3d}% {'█' * filled}{'░' * (20 - filled)}"
         if self._tty:
             self._stream.write("\r" + text)
         elif (status, progress) != self._last:
@@ -99,6 +123,138 @@ def side_by_side(images: list[bytes]) -> bytes:
     return out.getvalue()
 
 
+# --------------------------------------------------------------------------- the jobs API
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _answer(response: Any, what: str, expected: set[int]) -> Any:
+    """The JSON body of an expected answer; otherwise DemoFailed with the API's error code and message."""
+    if response.status_code in expected:
+        return response.json() if response.content else None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        detail = f"{error.get('code')}: {error.get('message')}"
+    elif isinstance(body, dict) and "message" in body:
+        detail = str(body["message"])  # API Gateway's own refusals (403 Forbidden, ...)
+    else:
+        detail = _short(response.text)
+    raise DemoFailed(f"{what} answered {response.status_code}: {detail}")
+
+
+def api_call(info: dict[str, Any], method: str, path: str, expected: set[int], **kwargs: Any) -> Any:
+    """One SigV4-signed request to the stack's IAM API (botocore's signer, as any AWS client signs)."""
+    import requests
+
+    what = f"{method} {path}"
+    try:
+        response = signed_request(info, method, path, **kwargs)
+    except requests.RequestException as error:
+        raise DemoFailed(f"{what} failed: {error}") from error
+    return _answer(response, what, expected)
+
+
+def post_form(form: dict[str, Any], filename: str, body: bytes, content_type: str, what: str) -> None:
+    """Send a file with a presigned POST from the API: its fields as given, then the file as `file`."""
+    import requests
+
+    if len(body) > int(form["maxBytes"]):
+        raise DemoFailed(f"{what}: {len(body)} bytes is over the form's limit of {form['maxBytes']}")
+    try:
+        response = requests.post(
+            form["url"], data=form["fields"], files={"file": (filename, body, content_type)}, timeout=30
+        )
+    except requests.RequestException as error:
+        raise DemoFailed(f"{what}: the presigned POST failed: {error}") from error
+    if response.status_code not in UPLOAD_OK:
+        raise DemoFailed(f"{what}: the presigned POST answered {response.status_code}: {_short(response.text)}")
+
+
+def api_swap(info: dict[str, Any], table: Any, face: bytes, target: bytes, timeout: float) -> tuple[dict, bytes]:
+    """The second swap, only through the HTTP API. Returns (the final job view, the result's bytes)."""
+    import requests
+
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.monotonic()
+        timings[name] = now - since
+        return now
+
+    print(f"\nSecond swap through the jobs API ({info['api_url']}, SigV4-signed):", flush=True)
+    clock = time.monotonic()
+    answer = api_call(info, "PUT", f"/faces/{API_FACE}", {200}, json_body={"contentType": "image/jpeg"})
+    post_form(answer["upload"], f"{API_FACE}.jpg", face, "image/jpeg", f"the face upload to {answer['key']}")
+    clock = lap("face", clock)
+    print(f"  PUT /faces/{API_FACE} → presigned POST → s3://{info['bucket']}/{answer['key']}", flush=True)
+
+    body = {"face": API_FACE, "target": {"upload": {"contentType": "image/jpeg"}}, "metadata": {"source": "demo"}}
+    key = str(uuid.uuid4())
+    created = api_call(info, "POST", "/jobs", {202}, json_body=body, headers={"Idempotency-Key": key})
+    job_id = created["jobId"]
+    clock = lap("create", clock)
+    print(f"  POST /jobs → 202 job {job_id} {created['status']}", flush=True)
+    replayed = api_call(info, "POST", "/jobs", {202}, json_body=body, headers={"Idempotency-Key": key})
+    if replayed.get("jobId") != job_id:
+        raise DemoFailed(f"POST /jobs replayed with the same Idempotency-Key made a second job {replayed.get('jobId')}")
+    print("  POST /jobs again with the same Idempotency-Key → the same job, nothing new created", flush=True)
+
+    post_form(created["upload"], "target.jpg", target, "image/jpeg", f"the target upload to {created['target']['key']}")
+    clock = lap("upload", clock)
+    print(f"  presigned POST → s3://{info['bucket']}/{created['target']['key']}", flush=True)
+
+    line = ProgressLine()
+    line.show(time.monotonic() - clock, created["status"], int(created.get("progress", 0)))
+    view = created
+    deadline = clock + timeout
+    while True:
+        wait = API_WAIT_SECONDS if view["status"] not in TERMINAL else 0
+        view = api_call(info, "GET", f"/jobs/{job_id}", {200}, params={"wait": wait})
+        line.show(time.monotonic() - clock, view["status"], int(view.get("progress", 0)))
+        # SUCCESS comes a moment before the result is copied into the bucket: ask again until `result` is there.
+        if view["status"] in TERMINAL and (view["status"] != "SUCCESS" or view.get("result")):
+            break
+        if time.monotonic() > deadline:
+            line.done()
+            raise DemoFailed(f"job {job_id} is still {view['status']} after {timeout:.0f} s")
+        if view["status"] in TERMINAL:
+            time.sleep(0.2)
+    line.done()
+    clock = lap("swap", clock)
+    if view["status"] != "SUCCESS":
+        raise DemoFailed(f"job {job_id} ended {view['status']}: {view.get('failReason')}")
+    record = table.get_item(Key={"jobId": job_id}).get("Item") or {}
+    if record.get("origin") != "api":
+        raise DemoFailed(f"job {job_id}'s record says origin {record.get('origin')!r}, not 'api'")
+
+    try:
+        download = requests.get(view["result"]["url"], timeout=30)
+    except requests.RequestException as error:
+        raise DemoFailed(f"downloading job {job_id}'s result failed: {error}") from error
+    if download.status_code != 200 or not download.content:
+        raise DemoFailed(f"the result's presigned URL answered {download.status_code}: {_short(download.text)}")
+    lap("download", clock)
+    timings["total"] = time.monotonic() - started
+    print(f"API job {job_id}: {view['status']} (origin {record['origin']}), result {view['result']['key']}")
+    print("  timings: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items()))
+    return view, download.content
+
+
+def result_name(view: dict[str, Any]) -> str:
+    """api-result.<ext>, the extension from the result's content type (else its key)."""
+    content_type = (view["result"].get("contentType") or "").split(";")[0].strip().lower()
+    extension = CONTENT_TYPES.get(content_type) or view["result"]["key"].rsplit(".", 1)[-1]
+    return f"api-result.{extension}"
+
+
 def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
     options.reconcile_interval = min(options.reconcile_interval, 2.0)
     # A quiet run, so the progress line reads well: the functions log warnings only, and so
@@ -106,6 +262,9 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
     options.parameters.setdefault("LogLevel", "WARNING")
     options.function_environment |= {"POWERTOOLS_METRICS_DISABLED": "true", "PYTHONWARNINGS": "ignore::UserWarning"}
     os.environ.setdefault("GLOG_minloglevel", "2")
+    # The function workers are spawned from this process's environment: PYTHONWARNINGS only counts at
+    # an interpreter's start (Powertools warns on every API call that publishes no metric).
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
     for name in ("swapdrop_emulator", "swapdrop.local"):
         logging.getLogger(name).setLevel(logging.WARNING)
     face, target = demo_photos()
@@ -134,10 +293,18 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
             )
             return 1
         result = s3.get_object(Bucket=info["bucket"], Key=job["resultKey"])["Body"].read()
-    (out / "face.jpg").write_bytes(face)
-    (out / "target.png").write_bytes(target)
-    (out / "result.png").write_bytes(result)
-    (out / "side_by_side.png").write_bytes(side_by_side([face, target, result]))
-    print(f"Result image: {out / 'result.png'}")
-    print(f"Face | target | result: {out / 'side_by_side.png'}")
+        (out / "face.jpg").write_bytes(face)
+        (out / "target.png").write_bytes(target)
+        (out / "result.png").write_bytes(result)
+        (out / "side_by_side.png").write_bytes(side_by_side([face, target, result]))
+        print(f"Result image: {out / 'result.png'}")
+        print(f"Face | target | result: {out / 'side_by_side.png'}", flush=True)
+        try:
+            view, api_result = api_swap(info, table, face, as_jpeg(target), args.timeout)
+        except DemoFailed as error:
+            print(f"error: the jobs API swap failed: {error}", file=sys.stderr)
+            return 1
+    api_file = out / result_name(view)
+    api_file.write_bytes(api_result)
+    print(f"API result image: {api_file}")
     return 0

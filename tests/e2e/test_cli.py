@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,3 +104,13 @@ def test_swapdrop_demo_leaves_a_swapped_image(tmp_path: Path) -> None:
     changed = np.abs(result - target).max(axis=2) > 12
     assert 0.01 < changed.mean() < 0.25
     assert (tmp_path / "side_by_side.png").stat().st_size > 0
+    # The second swap, through the jobs API: SigV4, presigned POSTs, ?wait=, the presigned result URL.
+    api_line = re.search(r"^API job ([0-9a-f]{32}): SUCCESS \(origin api\), result (\S+)$", completed.stdout, re.M)
+    assert api_line, completed.stdout
+    assert api_line.group(2) == f"results/hopper/jobs/{api_line.group(1)}.png"
+    assert "the same job, nothing new created" in completed.stdout
+    assert f"API result image: {tmp_path / 'api-result.png'}" in completed.stdout
+    api_result = np.asarray(Image.open(tmp_path / "api-result.png").convert("RGB"), dtype=np.int16)
+    assert api_result.shape == target.shape
+    assert 0.01 < (np.abs(api_result - target).max(axis=2) > 12).mean() < 0.25
+    assert "Warning" not in completed.stdout + completed.stderr
