@@ -35,9 +35,35 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 CALLBACK_MESSAGE = {
     "title": "CallbackMessage",
     "type": "object",
-    "properties": {"message": {"type": "string"}},
+    "properties": {
+        "message": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "string"}, "description": "400: every problem found."},
+    },
     "required": ["message"],
-    "description": "The callback route's answer (its shape predates the jobs API and is kept for the relays).",
+    "description": "The callback route's refusals (their shape predates the jobs API and is kept for the relays).",
+}
+CALLBACK_APPLIED = {
+    "title": "CallbackApplied",
+    "type": "object",
+    "properties": {
+        "jobId": {"type": "string"},
+        "status": {"$ref": "#/components/schemas/JobStatus"},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "changed": {"type": "boolean", "description": "False for a duplicate or stale snapshot."},
+    },
+    "required": ["jobId", "status", "progress", "changed"],
+    "description": "The job after the snapshot was applied.",
+}
+GATEWAY_MESSAGE = {
+    "title": "GatewayMessage",
+    "type": "object",
+    "properties": {"message": {"type": "string", "examples": ["Forbidden"]}},
+    "required": ["message"],
+    "description": "API Gateway's own refusal, sent before the function runs (not the API's error shape).",
+}
+GATEWAY_REFUSALS = {
+    "sigv4": ("403", "API Gateway's IAM authorizer refused the request: no, wrong or expired SigV4 signature"),
+    "jwt": ("401", "The JWT API's authorizer refused the request: no, expired or invalid token"),
 }
 
 
@@ -62,6 +88,8 @@ def build() -> dict[str, Any]:
     for route in _routes(callback_handler.app):
         _describe_callback(spec, route.method.lower(), route.path.replace("<job_id>", "{jobId}"))
     _own_validation_errors(spec)
+    _no_content(spec)
+    _gateway_refusals(spec)
     return spec
 
 
@@ -91,19 +119,20 @@ def _describe_callback(spec: dict[str, Any], method: str, path: str) -> None:
         responses={
             str(status): {
                 "description": description,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallbackMessage"}}},
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
             }
-            for status, description in (
-                (200, "Applied (or a duplicate, which changes nothing)"),
-                (400, "A body that does not parse or is not a task snapshot"),
-                (403, "Invalid or missing token"),
-                (409, "Refused by the job's state (another task, a finished job)"),
-                (413, "Body too large"),
+            for status, schema, description in (
+                (200, "CallbackApplied", "Applied (or a duplicate, which changes nothing)"),
+                (400, "CallbackMessage", "A body that does not parse or is not a task snapshot"),
+                (403, "CallbackMessage", "Invalid or missing token"),
+                (409, "CallbackMessage", "Refused by the job's state (another task, a finished job)"),
+                (413, "CallbackMessage", "Body too large"),
             )
         },
     )
     spec["paths"].setdefault(path, {})[method] = operation
     spec["components"]["schemas"]["CallbackMessage"] = CALLBACK_MESSAGE
+    spec["components"]["schemas"]["CallbackApplied"] = CALLBACK_APPLIED
 
 
 def _own_validation_errors(spec: dict[str, Any]) -> None:
@@ -127,6 +156,27 @@ def _own_validation_errors(spec: dict[str, Any]) -> None:
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         if f"/{unused}'" not in text and f"/{unused}\n" not in text:
             schemas.pop(unused, None)
+
+
+def _gateway_refusals(spec: dict[str, Any]) -> None:
+    """A signed route's caller can be refused by the gateway itself, in API Gateway's shape, not the API's."""
+    for path in spec["paths"].values():
+        for operation in path.values():
+            schemes = {name for requirement in operation.get("security", []) for name in requirement}
+            for scheme in sorted(schemes & set(GATEWAY_REFUSALS)):
+                status, description = GATEWAY_REFUSALS[scheme]
+                operation["responses"][status] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}},
+                }
+    spec["components"]["schemas"]["GatewayMessage"] = GATEWAY_MESSAGE
+
+
+def _no_content(spec: dict[str, Any]) -> None:
+    """Powertools gives a `Response[None]` route's 204 a JSON body of null; a 204 has no body at all."""
+    for path in spec["paths"].values():
+        for operation in path.values():
+            operation.get("responses", {}).get("204", {}).pop("content", None)
 
 
 def render() -> str:
