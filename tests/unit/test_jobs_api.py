@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from swapdrop import wiring
-from swapdrop.jobs import JobStatus, iso
+from swapdrop.jobs import COPY, EVENT, Delivery, DeliveryState, JobStatus, iso
 
 from .api_events import IAM, MAX_BYTES, OPERATOR_ARN, Api, call, jwt, segment
 from .builders import TASK_ID, make_job
@@ -374,6 +374,27 @@ def test_wait_holds_until_terminal(api: Api) -> None:
     reply = call("GET", "/jobs/j1", query={"wait": 20})
     assert reply.body["status"] == "FAILURE"
     assert api.ticks[0] == 3  # answered as soon as it ended, not after 20 s
+
+
+def test_wait_holds_a_success_until_its_result_is_in_the_bucket(api: Api) -> None:
+    """SUCCESS is recorded a moment before the result's copy: a waiter must get `result` with it."""
+    copying = {COPY: Delivery(claimUntil=10**10), EVENT: Delivery()}
+    api.world.jobs.put(
+        make_job(jobId="j1", status=JobStatus.SUCCESS, taskId=TASK_ID, imageUrl="http://x/r.png", deliveries=copying)
+    )
+    api.world.media.objects["results/alice/jobs/j1.png"] = b"png"
+
+    def copied_at_two(elapsed: float) -> None:
+        if elapsed >= 2 and api.world.jobs.get("j1").resultKey is None:
+            done = {COPY: Delivery(state=DeliveryState.DONE), EVENT: Delivery()}
+            api.world.jobs.concurrent_write(
+                "j1", lambda j: replace(j, resultKey="results/alice/jobs/j1.png", deliveries=done)
+            )
+
+    api.during_sleep.append(copied_at_two)
+    reply = call("GET", "/jobs/j1", query={"wait": 20})
+    assert reply.body["status"] == "SUCCESS" and reply.body["result"]["key"] == "results/alice/jobs/j1.png"
+    assert api.ticks[0] == 2
 
 
 def test_wait_gives_up_after_n_seconds_and_is_bounded(api: Api) -> None:

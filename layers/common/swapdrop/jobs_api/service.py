@@ -313,7 +313,7 @@ class JobsService:
     def get(self, caller: Caller, job_id: str, wait: int = 0) -> JobView:
         job = self._visible(caller, job_id)
         deadline = self._monotonic() + min(max(wait, 0), MAX_WAIT_SECONDS)
-        while not job.status.is_terminal and self._monotonic() < deadline:
+        while not _settled(job) and self._monotonic() < deadline:
             self._sleep(min(1.0, deadline - self._monotonic()))
             job = self._visible(caller, job_id)
         return self._view(job)
@@ -531,3 +531,9 @@ def _validation_error(error: ValidationError, loc: list[Any]) -> ApiError:
     details = validation_details(error.errors(include_input=False, include_url=False), loc)
     first = details[0] if details else {"loc": loc, "msg": "invalid"}
     return invalid_request(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}", details)
+
+
+def _settled(job: Job) -> bool:
+    """What ?wait waits for: a terminal job whose result, if it has one coming, is in the bucket
+    (SUCCESS is recorded a moment before the result's copy; a waiter wants `result` in the answer)."""
+    return job.status.is_terminal and not job.needs_result_copy
