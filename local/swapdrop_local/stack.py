@@ -29,6 +29,7 @@ from swapdrop_local.auth import ApiCredentials, LocalJwtIssuer, SigV4Verifier
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.provision import LocalStack, local_client, provision
+from swapdrop_local.s3_gateway import Keys, S3Gateway
 from swapdrop_local.sqs_source import SqsEventSource
 from swapdrop_local.template import Resolver
 
@@ -65,6 +66,12 @@ class StackOptions:
 
 _stacks_started = itertools.count(1)
 
+FUNCTION_ACCESS_KEY_ID = "local"
+FUNCTION_SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's stand-in credentials, known to the S3 gateway
+"""The functions' AWS credentials locally; the S3 gateway checks presigned requests against them."""
+S3_GATEWAY_MARGIN_BYTES = 1024 * 1024
+"""The S3 gateway's ceiling on a POSTed file: MaxImageBytes plus this (the policy's own range is exact)."""
+
 DEFAULT_WORKERS = {"CallbackFunction": 4}
 """Workers for a function without reserved concurrency (others get 1: the scheduled reconciler)."""
 
@@ -77,6 +84,8 @@ class RunningStack:
         self.functions: dict[str, LocalFunction] = {}
         self.emulator: Any = None
         self.moto: ThreadedMotoServer | None = None
+        self.s3_gateway: S3Gateway | None = None
+        """S3 for clients of presigned requests: checks them as S3 does, forwards everything to moto."""
         self.api: HttpApiServer | None = None
         """The IAM HTTP API: callbacks and /health open, every other route SigV4-signed."""
         self.jwt_api: HttpApiServer | None = None
@@ -125,6 +134,11 @@ class RunningStack:
         )
         resolver = self.stack.resolver
         assert resolver is not None
+        self.s3_gateway = S3Gateway(
+            endpoint,
+            Keys({FUNCTION_ACCESS_KEY_ID: FUNCTION_SECRET_ACCESS_KEY}, options.region),
+            max_file_bytes=int(self.stack.parameters["MaxImageBytes"]) + S3_GATEWAY_MARGIN_BYTES,
+        ).start()
         specs = function_specs(resolver)
         layers = layer_dirs(resolver)
         submit_events = [e for e in specs["SubmitFunction"].events.values() if e["Type"] == "SQS"]
@@ -180,6 +194,8 @@ class RunningStack:
             shutil.rmtree(self._secrets_dir, ignore_errors=True)
         if self.emulator:
             self.emulator.stop()
+        if self.s3_gateway:
+            self.s3_gateway.stop()
         if self.moto:
             self.moto.stop()
 
@@ -197,6 +213,7 @@ class RunningStack:
         return {
             "region": self.stack.region,
             "endpoint_url": self.stack.endpoint_url,
+            "s3_url": self.s3_gateway.url if self.s3_gateway else self.stack.endpoint_url,
             "bucket": self.stack.bucket,
             "jobs_table": self.stack.jobs_table,
             "queue_url": self.stack.queue_url,
@@ -240,11 +257,15 @@ class RunningStack:
         return self.emulator.url
 
     def _environment(self, endpoint: str, function_env: dict[str, str]) -> dict[str, str]:
+        assert self.s3_gateway is not None
         return {
             **function_env,
             "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
+            # S3 through the gateway, so the URLs and forms the functions presign are checked as on AWS
+            # (botocore takes the service's own endpoint variable over AWS_ENDPOINT_URL).
+            "AWS_ENDPOINT_URL_S3": self.s3_gateway.url,
+            "AWS_ACCESS_KEY_ID": FUNCTION_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FUNCTION_SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": self.options.region,
             "AWS_REGION": self.options.region,
             "POWERTOOLS_TRACE_DISABLED": "true",
