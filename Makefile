@@ -77,6 +77,7 @@ bench: venv ## benchmarks, each a side-by-side ratio measured in one run
 	$(PY) bench/bench_submit_body.py
 	$(PY) bench/bench_open_jobs_index.py
 	$(PY) bench/bench_image_check.py
+	$(PY) bench/bench_jobs_list.py
 
 chaos: venv ## the chaos suite at full size: crashes, hostile input, a misbehaving swap API; prints its table (out/chaos/)
 	$(PY) -m swapdrop_local.chaos --size full --out out/chaos $(ARGS)
