@@ -14,14 +14,17 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.jobs import JobStatus
 from swapdrop.jobs_api.caller import Caller
-from swapdrop.jobs_api.errors import ApiError
+from swapdrop.jobs_api.errors import ApiError, shown
 from swapdrop.jobs_api.models import (
     MAX_BATCH,
     BatchJobRequest,
@@ -72,6 +75,7 @@ def _errors(*statuses: int) -> dict[int, Any]:
         404: "No such job or face (or another caller's job)",
         409: "Conflict with the job's or face's state",
         413: "Request body too large",
+        415: "The body is not sent as application/json",
         422: "Idempotency-Key reused with a different body",
         500: "Internal error",
     }
@@ -113,7 +117,7 @@ def _path_value(value: str) -> str:
     tags=["faces"],
     security=SIGNED,
     responses={200: {"description": "The upload form", "content": {"application/json": {"model": FaceUploadResponse}}}}
-    | _errors(400, 409),
+    | _errors(400, 409, 415),
 )
 def put_face(face: str, request: Annotated[FaceUploadRequest, Body()]) -> FaceUploadResponse:
     _caller()
@@ -165,7 +169,7 @@ def delete_face(face: str) -> Response[None]:
             "content": {"application/json": {"model": JobView | BatchResponse}},
         },
     }
-    | _errors(400, 413, 422),
+    | _errors(400, 413, 415, 422),
 )
 def create_jobs(
     request: Annotated[CreateJobsBody, Body(description=f"One job, or a batch of up to {MAX_BATCH}.")],
@@ -223,7 +227,7 @@ def get_job(
     tags=["jobs"],
     security=SIGNED,
     responses={200: {"description": "The cancelled job", "content": {"application/json": {"model": JobView}}}}
-    | _errors(404, 409, 422),
+    | _errors(400, 404, 409, 422),
 )
 def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller, service = _caller(), wiring.api_service()
@@ -238,7 +242,7 @@ def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[J
     tags=["jobs"],
     security=SIGNED,
     responses={202: {"description": "The new job", "content": {"application/json": {"model": JobView}}}}
-    | _errors(404, 409, 422),
+    | _errors(400, 404, 409, 422),
 )
 def retry_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller, service = _caller(), wiring.api_service()
@@ -267,8 +271,17 @@ def _replayed(caller: Caller, route: str, key: str | None, work: Any) -> Respons
     else:
         posts = wiring.api_idempotency()
         posts.config.register_lambda_context(app.lambda_context)  # an in-progress record dies with its invocation
-        stored = posts.run(caller, route, key, app.current_event.json_body, work)
+        stored = posts.run(caller, route, key, _payload(), work)
     return _json(stored["status"], stored["body"])
+
+
+def _payload() -> Any:
+    """What an Idempotency-Key stands for: the JSON body, or the text as sent (cancel and retry take no
+    body, and one that does not parse must not make json_body raise a 500)."""
+    try:
+        return app.current_event.json_body
+    except ValueError:
+        return app.current_event.body
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -286,6 +299,13 @@ def invalid(error: RequestValidationError) -> Response:
     where = ".".join(str(part) for part in first["loc"])
     message = f"{where}: {first['msg']}" if where else first["msg"]
     return api_error(ApiError("invalid_request", 400, message, details))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_media_type(_: RequestUnsupportedContentType) -> Response:
+    content_type = shown(app.current_event.headers.get("content-type") or "")
+    message = f"the body must be sent as application/json, not '{content_type}'"
+    return api_error(ApiError("unsupported_media_type", 415, message))
 
 
 @app.not_found

@@ -206,6 +206,10 @@ def test_faces(api: Api, face: str, stack: RunningStack) -> None:
     )
     api.expect(400, "PUT", "/faces/bob", body={"contentType": "image/gif"})
     api.expect(400, "PUT", "/faces/bob", body={"contentType": "image/jpeg", "extra": 1})
+    text = {"Content-Type": "text/plain"}
+    assert api.expect(415, "PUT", "/faces/bob", data=b"image/jpeg", headers=text)["error"]["code"] == (
+        "unsupported_media_type"
+    )
 
     info = stack.info()
     s3 = local_client("s3", info["region"], info["endpoint_url"])
@@ -265,6 +269,7 @@ def test_create_job_refusals(api: Api, face: str, target: str) -> None:
         error = api.expect(400, "POST", "/jobs", body=body)["error"]
         assert error["code"] == "invalid_request" and error["details"], body
     api.expect(400, "POST", "/jobs", data=b"{not json", headers={"Content-Type": "application/json"})
+    api.expect(415, "POST", "/jobs", data=json.dumps({"face": face}).encode(), headers={"Content-Type": "text/plain"})
     huge = {"face": face, "target": {"s3Key": target}, "metadata": {"k": "x" * 300_000}}
     assert api.expect(413, "POST", "/jobs", body=huge)["error"]["code"] == "payload_too_large"
 
@@ -323,6 +328,7 @@ def test_cancel_and_retry(api: Api, stack: RunningStack, face: str, target: str)
         "details": {"status": "CANCELLED"},
     }
     api.expect(404, "POST", f"/jobs/{uuid.uuid4().hex}/cancel")
+    api.expect(400, "POST", f"/jobs/{job_id}/cancel", headers={"Idempotency-Key": "has space"})
 
     key = {"Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
     retried = api.expect(202, "POST", f"/jobs/{job_id}/retry", headers=key)
@@ -331,6 +337,7 @@ def test_cancel_and_retry(api: Api, stack: RunningStack, face: str, target: str)
     api.expect(422, "POST", f"/jobs/{job_id}/retry", headers=key, body={"changed": True})
     assert api.expect(409, "POST", f"/jobs/{job_id}/retry")["error"]["code"] == "already_retried"
     api.expect(404, "POST", f"/jobs/{uuid.uuid4().hex}/retry")
+    api.expect(400, "POST", f"/jobs/{job_id}/retry", headers={"Idempotency-Key": "has space"})
 
 
 def test_callbacks_and_a_finished_job(api: Api, stack: RunningStack, face: str, target: str) -> None:

@@ -32,7 +32,7 @@ class ErrorDetail(BaseModel):
     code: str = Field(
         description="Stable, machine-readable: invalid_request, not_found, job_finished, not_retryable, "
         "already_retried, face_conflict, idempotency_key_reused, idempotency_in_progress, payload_too_large, "
-        "method_not_allowed, unauthenticated, internal.",
+        "unsupported_media_type, method_not_allowed, unauthenticated, internal.",
         examples=["not_found"],
     )
     message: str = Field(description="For a person: what is wrong and how to fix it.", examples=["no job 42"])
