@@ -9,6 +9,7 @@ not stored: fixing the request and sending it again with the same key works.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -32,6 +33,12 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 Answer = dict[str, Any]
 """{"status": int, "body": JSON}: what is stored, and replayed, for a key."""
+
+
+def _as_stored(answer: Answer) -> Answer:
+    """The answer as a replay will read it back: Powertools stores it with sorted keys, so without
+    this the first answer and its replays differ in the order of nested keys (an upload form's fields)."""
+    return json.loads(json.dumps(answer, sort_keys=True))
 
 
 def _perform(request: dict[str, Any], work: Callable[[], Answer]) -> Answer:
@@ -71,7 +78,7 @@ class IdempotentPosts:
         deadline = self._monotonic() + self._wait
         while True:
             try:
-                return self._run(request=request, work=work)
+                return self._run(request=request, work=lambda: _as_stored(work()))
             except IdempotencyValidationError:
                 raise ApiError(
                     "idempotency_key_reused",
