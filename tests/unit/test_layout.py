@@ -11,6 +11,7 @@ from swapdrop.layout import (
     MAX_KEY_BYTES,
     InboxTarget,
     LayoutError,
+    api_result_base,
     decode_event_key,
     describe_face_keys,
     face_key_candidate_prefixes,
@@ -282,3 +283,19 @@ def test_a_shortened_key_ends_with_a_hash_of_the_full_path() -> None:
     assert len(key.encode()) == MAX_KEY_BYTES
     stem = key.removesuffix(".png")
     assert stem[-17] == "~" and all(c in "0123456789abcdef" for c in stem[-16:])
+
+
+def test_an_inbox_path_that_would_take_an_api_jobs_result_key_is_refused() -> None:
+    job_id = "0123456789abcdef0123456789abcdef"
+    api_result = api_result_base("alice", job_id)
+    with pytest.raises(LayoutError, match=r"reserved.*jobs API"):
+        parse_inbox_key(f"inbox/alice/jobs/{job_id}.jpg")
+    # only that exact shape: other 'jobs' folders and names keep working, and never reach an API job's key
+    for key in (
+        f"inbox/alice/jobs/{job_id[:-1]}.jpg",
+        f"inbox/alice/jobs/{job_id.upper()}.jpg",
+        f"inbox/alice/jobs/x/{job_id}.jpg",
+        f"inbox/alice/my-jobs/{job_id}.jpg",
+    ):
+        target = parse_inbox_key(key)
+        assert not result_key(target, "png").startswith(api_result + ".")

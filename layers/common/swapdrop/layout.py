@@ -32,6 +32,8 @@ UPLOADS_PREFIX = "uploads/"
 JOB_INPUTS_PREFIX = "jobs/"
 CONTENT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 """The image types the jobs API hands out upload forms for, and the extension each gets."""
+_RESERVED_INBOX_PATH = re.compile(r"^jobs/[0-9a-f]{32}$")
+"""inbox/<face>/jobs/<32 hex>.<ext> would get the result key of the jobs-API job with that id."""
 _UPLOAD_KEY = re.compile(r"^uploads/([0-9a-f]{32})/target\.(jpg|png|webp)$")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 MAX_FACE_NAME_LENGTH = 128
@@ -144,6 +146,11 @@ def parse_inbox_key(key: str) -> InboxTarget:
     problem = _segment_problem(key)
     if problem:
         raise LayoutError(problem)
+    if _RESERVED_INBOX_PATH.match(path):
+        raise LayoutError(
+            f"'{printable(key)}' is reserved: results/{printable(face)}/{path}.<ext> is where the jobs API keeps "
+            f"the result of job {path[5:]}; rename the file or its 'jobs' folder"
+        )
     return InboxTarget(key=key, face=face, path=path, extension=ext)
 
 
