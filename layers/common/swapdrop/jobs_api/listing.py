@@ -54,17 +54,15 @@ class _Shard:
     def exhausted(self) -> bool:
         return self.started and not self.buffer and self.next_key is None
 
-    def head(self) -> dict[str, Any] | None:
+    def head(self, want: int) -> dict[str, Any] | None:
+        """The newest unread item, reading `want` more items when the buffer is empty."""
         while not self.buffer and not self.exhausted:
-            page: ListPage = self.store.list_page(_with_start(self.query, self.next_key))
+            query = dataclasses.replace(self.query, start_key=self.next_key, limit=want)
+            page: ListPage = self.store.list_page(query)
             self.started, self.next_key = True, page.next_key
             self.scanned += page.scanned
             self.buffer = [item for item in page.items if item[LIST_SORT_KEY] != self.query.before]
         return self.buffer[0] if self.buffer else None
-
-
-def _with_start(query: ListQuery, start: Mapping[str, Any] | None) -> ListQuery:
-    return dataclasses.replace(query, start_key=start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +93,8 @@ def list_items(store: JobStore, plan: ListPlan, limit: int, before: str | None, 
     ]
     items: list[dict[str, Any]] = []
     while len(items) < limit:
-        heads = [(shard, head) for shard in shards if (head := shard.head()) is not None]
+        want = _read_size(limit - len(items), len(shards), bool(plan.filters))
+        heads = [(shard, head) for shard in shards if (head := shard.head(want)) is not None]
         if not heads:
             break
         shard, newest = max(heads, key=lambda pair: pair[1][LIST_SORT_KEY])
@@ -103,3 +102,16 @@ def list_items(store: JobStore, plan: ListPlan, limit: int, before: str | None, 
         items.append(newest)
     more = any(shard.buffer or not shard.exhausted for shard in shards)
     return ListResult(items=items, more=more and bool(items), scanned=sum(s.scanned for s in shards))
+
+
+FILTERED_READ = 25
+"""Items one filtered query reads at least: DynamoDB applies Limit before the filter, so a
+sparse filter read in small steps would cost a round trip per few items."""
+
+
+def _read_size(remaining: int, shards: int, filtered: bool) -> int:
+    """How many items to ask a shard for: its even share of what the page still needs, plus one
+    (shards fill unevenly; the merge reads more from one only when its buffer runs out). Asking
+    every shard for the whole page would read up to LIST_SHARDS times the page."""
+    share = -(-remaining // shards) + 1
+    return max(share, FILTERED_READ) if filtered else share
