@@ -227,7 +227,7 @@ def get_job(
     tags=["jobs"],
     security=SIGNED,
     responses={200: {"description": "The cancelled job", "content": {"application/json": {"model": JobView}}}}
-    | _errors(400, 404, 409, 422),
+    | _errors(400, 404, 409, 415, 422),
 )
 def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller, service = _caller(), wiring.api_service()
@@ -242,7 +242,7 @@ def cancel_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[J
     tags=["jobs"],
     security=SIGNED,
     responses={202: {"description": "The new job", "content": {"application/json": {"model": JobView}}}}
-    | _errors(400, 404, 409, 422),
+    | _errors(400, 404, 409, 415, 422),
 )
 def retry_job(jobId: str, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller, service = _caller(), wiring.api_service()
@@ -308,6 +308,12 @@ def unsupported_media_type(_: RequestUnsupportedContentType) -> Response:
     return api_error(ApiError("unsupported_media_type", 415, message))
 
 
+@app.exception_handler(UnicodeDecodeError)
+def not_utf8(_: UnicodeDecodeError) -> Response:
+    message = "the body is not UTF-8 text; send JSON encoded as UTF-8"
+    return api_error(ApiError("invalid_request", 400, message, [{"loc": ["body"], "msg": "not UTF-8"}]))
+
+
 @app.not_found
 def no_route(_: NotFoundError) -> Response:
     event = app.current_event
@@ -334,4 +340,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if size > MAX_BODY_BYTES:
         error = ApiError("payload_too_large", 413, f"the request body is over {MAX_BODY_BYTES:,} bytes")
         return {"statusCode": 413, "headers": {"Content-Type": "application/json"}, "body": json.dumps(error.body())}
+    media_type = _body_media_type(event)
+    if media_type is not None and media_type != content_types.APPLICATION_JSON:
+        message = f"the body must be sent as application/json, not '{shown(media_type)}'"
+        error = ApiError("unsupported_media_type", 415, message)
+        return {"statusCode": 415, "headers": {"Content-Type": "application/json"}, "body": json.dumps(error.body())}
     return app.resolve(event, context)
+
+
+def _body_media_type(event: dict[str, Any]) -> str | None:
+    """A POST's or PUT's body media type (JSON when unsaid), None without a body. Checked before Powertools
+    parses: it would read a form or multipart body itself (and a multipart type without a boundary was a 500)."""
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method")
+    if method not in ("POST", "PUT") or not event.get("body"):
+        return None
+    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
+    return str(headers.get("content-type") or content_types.APPLICATION_JSON).split(";")[0].strip().lower()

@@ -329,6 +329,7 @@ def test_cancel_and_retry(api: Api, stack: RunningStack, face: str, target: str)
     }
     api.expect(404, "POST", f"/jobs/{uuid.uuid4().hex}/cancel")
     api.expect(400, "POST", f"/jobs/{job_id}/cancel", headers={"Idempotency-Key": "has space"})
+    api.expect(415, "POST", f"/jobs/{job_id}/cancel", data=b"now", headers={"Content-Type": "text/plain"})
 
     key = {"Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
     retried = api.expect(202, "POST", f"/jobs/{job_id}/retry", headers=key)
@@ -338,6 +339,7 @@ def test_cancel_and_retry(api: Api, stack: RunningStack, face: str, target: str)
     assert api.expect(409, "POST", f"/jobs/{job_id}/retry")["error"]["code"] == "already_retried"
     api.expect(404, "POST", f"/jobs/{uuid.uuid4().hex}/retry")
     api.expect(400, "POST", f"/jobs/{job_id}/retry", headers={"Idempotency-Key": "has space"})
+    api.expect(415, "POST", f"/jobs/{job_id}/retry", data=b"now", headers={"Content-Type": "text/plain"})
 
 
 def test_callbacks_and_a_finished_job(api: Api, stack: RunningStack, face: str, target: str) -> None:

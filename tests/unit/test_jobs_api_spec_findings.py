@@ -4,12 +4,16 @@ api/openapi.yaml documents for the route."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import api_handler
 import pytest
 import yaml
+from fakes import FakeLambdaContext
 
-from .api_events import Api, call
+from .api_events import Api, call, http_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "api" / "openapi.yaml").read_text())
@@ -55,11 +59,56 @@ def test_cancel_and_retry_with_a_key_and_a_body_that_is_not_json_are_not_a_500(a
     assert (other.status, other.error["code"]) == (404, "not_found")  # refusals are not stored
 
 
-def test_the_jobs_api_can_answer_415_only_where_there_is_a_body() -> None:
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"]
+)
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/jobs"), ("PUT", "/faces/alice"), ("POST", f"/jobs/{JOB}/cancel")]
+)
+def test_form_and_multipart_bodies_are_415_before_powertools_parses_them(
+    api: Api, content_type: str, method: str, path: str
+) -> None:
+    """Powertools reads such bodies itself: a multipart type without a boundary made it raise (a 500)."""
+    reply = call(method, path, raw_body="face=alice", headers={"content-type": content_type})
+    assert (reply.status, reply.error["code"]) == (415, "unsupported_media_type")
+
+
+def test_json_with_parameters_and_bodiless_requests_pass_the_media_type_check(api: Api) -> None:
+    reply = call(
+        "PUT",
+        "/faces/alice",
+        body={"contentType": "image/png"},
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert reply.status == 200
+    assert call("POST", f"/jobs/{JOB}/cancel", headers={"content-type": "text/plain"}).status == 404  # no body
+    assert call("GET", "/jobs", raw_body="x", headers={"content-type": "text/plain"}).status == 200  # GET: ignored
+
+
+def test_415_is_documented_on_every_operation_that_takes_a_body() -> None:
     with_415 = {
         (method.upper(), path)
         for path, operations in SPEC["paths"].items()
         for method, operation in operations.items()
         if "415" in operation["responses"]
     }
-    assert with_415 == {("POST", "/jobs"), ("PUT", "/faces/{face}")}
+    assert with_415 == {
+        ("POST", "/jobs"),
+        ("PUT", "/faces/{face}"),
+        ("POST", "/jobs/{jobId}/cancel"),
+        ("POST", "/jobs/{jobId}/retry"),
+    }
+
+
+@pytest.mark.parametrize("key", [None, "k-3"])
+@pytest.mark.parametrize(("method", "path"), [("POST", "/jobs"), ("PUT", "/faces/alice")])
+def test_a_body_that_is_not_utf8_is_400_not_500(api: Api, method: str, path: str, key: str | None) -> None:
+    event = http_event(method, path, headers={"Idempotency-Key": key} if key else None)
+    event |= {"body": base64.b64encode(b"\xc3\x28{\xff").decode(), "isBase64Encoded": True}
+    answer = api_handler.lambda_handler(event, FakeLambdaContext())
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"], error["details"]) == (
+        400,
+        "invalid_request",
+        [{"loc": ["body"], "msg": "not UTF-8"}],
+    )
