@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from e2e.conftest import Client
+from swapdrop.jobs import iso
 from swapdrop.jobs_api.models import BatchResponse, FaceList, FaceUploadResponse, JobList, JobView
 from swapdrop_local.auth import api_url, mint_jwt, sign_headers, signed_request
 from swapdrop_local.stack import RunningStack, StackOptions
@@ -286,9 +287,9 @@ def test_unsigned_wrongly_signed_and_expired_requests_are_refused(api: Http) -> 
 
 
 def test_an_expired_jwt_is_401_and_a_valid_one_passes(api: Http) -> None:
-    assert gateway_refusal(api.jwt(api.token("user-x", ttl=-120), "GET", "/jobs"), 401) == "Unauthorized"
+    assert gateway_refusal(api.jwt(api.token(name("user"), ttl=-120), "GET", "/jobs"), 401) == "Unauthorized"
     gateway_refusal(requests.get(api.info["jwt_api_url"] + "/jobs", timeout=10), 401)
-    assert job_list(api.jwt(api.token("user-x"), "GET", "/jobs").json())["jobs"] == []
+    assert job_list(api.jwt(api.token(name("user")), "GET", "/jobs").json())["jobs"] == []
 
 
 # --- faces ----------------------------------------------------------------------------------
@@ -354,7 +355,8 @@ def test_an_upload_target_goes_from_awaiting_upload_to_success(api: Http, face: 
     assert form["fields"]["key"] == created["target"]["key"] and form["maxBytes"] == MAX_BYTES
     assert job_view(api("GET", f"/jobs/{job_id}").json())["status"] == "AWAITING_UPLOAD"
     assert upload(form, unique_image(), "image/jpeg").status_code == 204
-    done = api.finished(job_id)
+    waited = api("GET", f"/jobs/{job_id}", params={"wait": 20})  # one call: it answers once the job is done
+    done = job_view(waited.json())
     assert (done["status"], done["progress"], done["face"]) == ("SUCCESS", 100, face)
     assert done["upload"] is None and done["finishedAt"]
     assert done["result"]["key"] == f"results/{face}/jobs/{job_id}.jpg"
@@ -585,3 +587,215 @@ def test_twenty_concurrent_posts_with_one_key_make_one_job_and_twenty_equal_answ
     assert len(api.list_all(face=once)) == 1
     fresh = api("POST", "/jobs", other, headers={"Idempotency-Key": uuid.uuid4().hex})
     assert fresh.status_code == 202 and len(api.list_all(face=once)) == 2
+
+
+# --- cancel and retry -------------------------------------------------------------------------
+
+
+def _queue_drained(api: Http) -> bool:
+    sqs = api.stack.stack.client("sqs")
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    attributes = sqs.get_queue_attributes(QueueUrl=api.info["queue_url"], AttributeNames=names)["Attributes"]
+    return all(attributes[n] == "0" for n in names)
+
+
+def test_a_pending_job_cancelled_is_never_sent(api: Http, face: str) -> None:
+    emulator = api.stack.emulator
+    # The one submit worker is held by a swap the emulator sits on (and then refuses): jobs queued
+    # behind it stay PENDING, not yet taken.
+    emulator.faults.add("timeout=6", once=True)
+    blocker = api.create(face, {"s3Key": api.s3_target()})
+    until(lambda: not emulator.faults.next_submits, 20, "the blocker's submit reaches the emulator")
+    queued = api.create(face, {"s3Key": api.s3_target()})
+    cancelled = api("POST", f"/jobs/{queued['jobId']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    view = job_view(cancelled.json())
+    assert (view["status"], view["finishedAt"] is not None) == ("CANCELLED", True)
+    assert api("POST", f"/jobs/{blocker['jobId']}/cancel").status_code == 200  # its retry would only be noise
+    until(lambda: _queue_drained(api), 40, "the queued job's message is taken and dropped")
+    states = {task.state for task in list(emulator.tasks.values())}
+    assert queued["jobId"] not in states and blocker["jobId"] not in states
+    record = api.record(queued["jobId"])
+    assert (record["status"], record.get("taskId"), record.get("attempts", 0)) == ("CANCELLED", None, 0)
+    assert [(t["from"], t["to"], t["via"]) for t in record["history"]] == [("PENDING", "CANCELLED", "api")]
+    finished = error(api("POST", f"/jobs/{queued['jobId']}/cancel"), 409, "job_finished")
+    assert finished["details"] == {"status": "CANCELLED"}
+
+
+def test_a_submitted_job_is_cancelled_upstream_and_a_late_success_changes_nothing(api: Http, face: str) -> None:
+    emulator = api.stack.emulator
+    emulator.faults.add("stall", once=True)  # the task stops at IN_PROGRESS 45% until driven
+    created = api.create(face, {"s3Key": api.s3_target()})
+    job_id = created["jobId"]
+
+    def running() -> dict[str, Any] | None:
+        view = job_view(api("GET", f"/jobs/{job_id}").json())
+        return view if view["status"] == "IN_PROGRESS" else None
+
+    assert until(running, 30, "the stalled swap reports IN_PROGRESS")["progress"] == 45
+    task_id = api.record(job_id)["taskId"]
+    busy = error(api("POST", f"/jobs/{job_id}/retry"), 409, "not_retryable")
+    assert busy["details"] == {"status": "IN_PROGRESS"}
+    cancelled = job_view(api("POST", f"/jobs/{job_id}/cancel").json())
+    assert cancelled["status"] == "CANCELLED"
+    assert emulator.cancel_requests.count(task_id) == 1
+    until(lambda: emulator.task(task_id).status == "FAILURE", 10, "the emulator's task ends")
+    assert emulator.task(task_id).fail_reason == "取消任务"
+    # a late SUCCESS for it (the race a cancel can lose upstream) is ignored
+    late = {**emulator.snapshot(task_id), "status": "SUCCESS", "progress": "100%", "failReason": None}
+    late["imageUrl"] = f"{emulator.url}/nothing.png"
+    assert emulator.callback(task_id, snapshot=late).status_code < 500
+    after = job_view(api("GET", f"/jobs/{job_id}").json())
+    assert (after["status"], after["result"], after["failReason"]) == ("CANCELLED", None, cancelled["failReason"])
+    assert not api.aws.s3.list_objects_v2(Bucket=api.info["bucket"], Prefix=f"results/{face}/jobs/{job_id}").get(
+        "Contents"
+    )
+    finished = error(api("POST", f"/jobs/{job_id}/cancel"), 409, "job_finished")
+    assert finished["details"] == {"status": "CANCELLED"}
+    # a cancelled job can be retried, once: the new job has the same inputs and runs
+    retried = api("POST", f"/jobs/{job_id}/retry")
+    assert retried.status_code == 202, retried.text
+    new = job_view(retried.json())
+    assert (new["retryOf"], new["target"], new["face"]) == (job_id, created["target"], face)
+    assert job_view(api("GET", f"/jobs/{job_id}").json())["retriedBy"] == new["jobId"]
+    again = error(api("POST", f"/jobs/{job_id}/retry"), 409, "already_retried")
+    assert again["details"] == {"retriedBy": new["jobId"]}
+    done = api.finished(new["jobId"])
+    assert done["status"] == "SUCCESS" and _downloaded_result(done) == RESULT
+
+
+def test_a_rejected_job_is_retried_once_and_linked_both_ways(api: Http, image_server: dict[str, Any]) -> None:
+    missing = name("later")
+    rejected = api.finished(api.create(missing, {"s3Key": api.s3_target()})["jobId"])
+    assert rejected["status"] == "REJECTED"
+    api.face(missing)  # the face arrives: the retry now succeeds
+    new = job_view(api("POST", f"/jobs/{rejected['jobId']}/retry").json())
+    assert (new["status"], new["retryOf"], new["retriedBy"]) == ("PENDING", rejected["jobId"], None)
+    assert job_view(api("GET", f"/jobs/{rejected['jobId']}").json())["retriedBy"] == new["jobId"]
+    error(api("POST", f"/jobs/{rejected['jobId']}/retry"), 409, "already_retried")
+    done = api.finished(new["jobId"])
+    assert done["status"] == "SUCCESS", done["failReason"]
+    error(api("POST", f"/jobs/{new['jobId']}/retry"), 409, "not_retryable")  # SUCCESS is not retried
+    error(api("POST", f"/jobs/{new['jobId']}/cancel"), 409, "job_finished")
+
+
+# --- who sees what --------------------------------------------------------------------------
+
+
+def test_a_jwt_caller_sees_only_its_own_jobs(api: Http) -> None:
+    alice, bob = api.token(name("alice")), api.token(name("bob"))
+    created = api.jwt(alice, "POST", "/jobs", {"face": "ada", "target": {"upload": {"contentType": "image/jpeg"}}})
+    assert created.status_code == 202, created.text
+    job_id = job_view(created.json())["jobId"]
+    operator_job = api.create(name("ops"), {"upload": {"contentType": "image/jpeg"}})["jobId"]
+    for method, path in (
+        ("GET", f"/jobs/{job_id}"),
+        ("POST", f"/jobs/{job_id}/cancel"),
+        ("POST", f"/jobs/{job_id}/retry"),
+    ):
+        refused = error(api.jwt(bob, method, path), 404, "not_found")
+        assert job_id in refused["message"]
+    error(api.jwt(alice, "GET", f"/jobs/{operator_job}"), 404, "not_found")
+    assert job_list(api.jwt(bob, "GET", "/jobs").json())["jobs"] == []
+    mine = job_list(api.jwt(alice, "GET", "/jobs").json())["jobs"]
+    assert [j["jobId"] for j in mine] == [job_id]
+    assert job_list(api.jwt(alice, "GET", "/jobs", params={"face": "ada"}).json())["jobs"][0]["jobId"] == job_id
+    assert job_id in {j["jobId"] for j in api.list_all(limit=100)}  # operators see every job
+    record = api.record(job_id)
+    assert (record["requesterKind"], record["origin"]) == ("jwt", "api")
+    assert job_view(api.jwt(alice, "POST", f"/jobs/{job_id}/cancel").json())["status"] == "CANCELLED"
+    assert job_view(api("GET", f"/jobs/{job_id}").json())["status"] == "CANCELLED"
+
+
+# --- one code path --------------------------------------------------------------------------
+
+BY_DESIGN = {
+    # what each entrance sets: the API's own fields, the target's key and the event that named it
+    "jobId",
+    "targetKey",
+    "targetVersionId",
+    "targetSequencer",
+    "targetEventTime",
+    "origin",
+    "resultBase",
+    "requestedBy",
+    "requesterKind",
+    "metadata",
+    "uploadExpiresAt",
+    # what follows from those: the task the upstream gave each, the result's key and version
+    "taskId",
+    "imageUrl",
+    "resultKey",
+    "resultVersionId",
+    # when: each job has its own moments, and the list-index keys derive from its id and time
+    "createdAt",
+    "updatedAt",
+    "finishedAt",
+    "listSort",
+    "listAll",
+    "listStatus",
+    "listFace",
+    "history",
+    "version",
+}
+
+
+def test_a_drop_folder_job_and_an_api_job_take_the_same_path(api: Http, face: str) -> None:
+    target = unique_image()
+    inbox_key = f"inbox/{face}/same.jpg"
+    api.aws.put(inbox_key, target)
+    created = api.create(face, {"upload": {"contentType": "image/jpeg"}})
+    assert upload(created["upload"], target, "image/jpeg").status_code == 204
+    from_api = api.finished(created["jobId"])
+    inbox_job = api.aws.wait_for(inbox_key)
+    from_inbox = api.finished(inbox_job.jobId)
+    assert from_api["status"] == from_inbox["status"] == "SUCCESS"
+    assert _downloaded_result(from_api) == _downloaded_result(from_inbox) == RESULT
+    api_record, inbox_record = api.record(created["jobId"]), api.record(inbox_job.jobId)
+    same = {k: v for k, v in inbox_record.items() if k not in BY_DESIGN}
+    assert {k: v for k, v in api_record.items() if k not in BY_DESIGN} == same
+    assert same["sourceKey"] == f"faces/{face}.jpg" and same["attempts"] == 1
+    steps = lambda record: [(t["from"], t["to"], t["via"]) for t in record["history"]]  # noqa: E731
+    assert steps(api_record) == [("AWAITING_UPLOAD", "PENDING", "upload"), *steps(inbox_record)]
+    assert steps(inbox_record)[0] == ("PENDING", "SUBMITTED", "submit")
+    assert api_record["version"] == inbox_record["version"] + 1  # its one more write: the upload's binding
+    assert (inbox_record.get("origin"), api_record["origin"]) == (None, "api")
+    assert (inbox_record["resultKey"], api_record["resultKey"]) == (
+        f"results/{face}/same.jpg",
+        f"results/{face}/jobs/{created['jobId']}.jpg",
+    )
+    # the public views differ only where the records do
+    public = {"jobId", "createdAt", "updatedAt", "finishedAt", "target", "result", "links"}
+    assert {k: v for k, v in from_api.items() if k not in public} == {
+        k: v for k, v in from_inbox.items() if k not in public
+    }
+
+
+# --- the upload that never comes ------------------------------------------------------------
+
+
+def test_an_upload_that_never_arrives_ends_failure_after_the_form_expires(api: Http, face: str) -> None:
+    created = api.create(face, {"upload": {"contentType": "image/png"}})
+    job_id = created["jobId"]
+    api.stack.reconcile_now()
+    assert job_view(api("GET", f"/jobs/{job_id}").json())["status"] == "AWAITING_UPLOAD"  # not yet
+    # as if the form had been handed out an hour and a quarter ago and nothing had happened since
+    expired = iso(datetime.now(UTC) - timedelta(hours=1))
+    api.aws.dynamodb.update_item(
+        TableName=api.info["jobs_table"],
+        Key={"jobId": {"S": job_id}},
+        UpdateExpression="SET uploadExpiresAt = :t, updatedAt = :u",
+        ExpressionAttributeValues={":t": {"S": expired}, ":u": {"S": iso(datetime.now(UTC) - timedelta(minutes=75))}},
+    )
+    api.stack.reconcile_now()
+    view = job_view(api("GET", f"/jobs/{job_id}").json())
+    assert view["status"] == "FAILURE", view
+    assert view["failReason"] == f"target never uploaded: the upload form expired at {expired}"
+    error(api("POST", f"/jobs/{job_id}/retry"), 409, "not_retryable")
+    assert upload(created["upload"], png((9, 9, 9)), "image/png").status_code == 204  # too late: starts nothing
+    until(lambda: _queue_drained(api), 30, "the late upload's notification is taken")
+    assert job_view(api("GET", f"/jobs/{job_id}").json())["status"] == "FAILURE"
