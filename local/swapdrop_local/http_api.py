@@ -331,7 +331,14 @@ class HttpApiServer:
                     self._send(refused.status, {"content-type": "application/json", **refused.headers}, payload)
                     return None
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+            def __getattr__(self, name: str) -> Any:
+                """Any other method (OPTIONS, TRACE, QUERY...) is routed like the rest: API Gateway answers
+                404 where no route takes it, never http.server's 501 HTML page."""
+                if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+                    return self._handle
+                raise AttributeError(name)
 
             def _invoke(self, route: Route, event: dict[str, Any]) -> None:
                 """Invoke within the integration timeout; every outcome gets an answer."""
@@ -398,7 +405,8 @@ class HttpApiServer:
                     if self.close_connection:
                         self.send_header("Connection", "close")
                     self.end_headers()
-                    self.wfile.write(data)
+                    if self.command != "HEAD":  # a HEAD answer has the headers of the body, never the body
+                        self.wfile.write(data)
                 except OSError:  # the client went away; nothing left to tell it
                     self.close_connection = True
 

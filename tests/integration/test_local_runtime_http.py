@@ -179,3 +179,24 @@ def test_a_busy_function_answers_429_then_serves_again(serve) -> None:
         assert status == 200 and json.loads(body)["length"] == len('{"id": "after"}')
     finally:
         function.close(grace=0)
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "QUERY", "PROPFIND", "HEAD"])
+def test_a_method_no_route_takes_is_a_json_404_and_the_connection_keeps_working(serve, method: str) -> None:
+    """API Gateway answers 404 {"message": "Not Found"} where no route matches, whatever the
+    method; http.server would answer 501 with an HTML page. A HEAD answer has no body."""
+    server = serve()
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, "/callbacks/job-1?token=t")
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 404
+        assert response.getheader("content-type") == "application/json"
+        assert body == (b"" if method == "HEAD" else b'{"message": "Not Found"}')
+        connection.request("POST", "/callbacks/job-1?token=t", b"{}", {"Content-Type": "application/json"})
+        follow_up = connection.getresponse()
+        assert (follow_up.status, json.loads(follow_up.read())["length"]) == (200, 2)  # same connection, in step
+    finally:
+        connection.close()
