@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -799,3 +799,136 @@ def test_an_upload_that_never_arrives_ends_failure_after_the_form_expires(api: H
     assert upload(created["upload"], png((9, 9, 9)), "image/png").status_code == 204  # too late: starts nothing
     until(lambda: _queue_drained(api), 30, "the late upload's notification is taken")
     assert job_view(api("GET", f"/jobs/{job_id}").json())["status"] == "FAILURE"
+
+
+# --- more retries, races and pages -----------------------------------------------------------
+
+
+def test_a_url_job_whose_fetch_failed_fetches_again_on_retry(
+    api: Http, face: str, image_server: dict[str, Any]
+) -> None:
+    path = f"/{uuid.uuid4().hex}.jpg"
+    url = image_server["url"] + path
+    failed = api.finished(api.create(face, {"url": url})["jobId"])
+    assert failed["status"] == "REJECTED" and "HTTP 404" in failed["failReason"]
+    image_server["served"][path] = (200, "image/jpeg", unique_image())
+    new = job_view(api("POST", f"/jobs/{failed['jobId']}/retry").json())
+    assert new["target"] == {"key": failed["target"]["key"], "url": url}
+    done = api.finished(new["jobId"])
+    assert done["status"] == "SUCCESS", done["failReason"]
+    assert image_server["requested"].count(path) == 2
+
+
+def test_a_retried_drop_folder_job_gets_an_api_result_key(api: Http) -> None:
+    late_face = name("late")
+    key = f"inbox/{late_face}/shot.jpg"
+    api.aws.put(key, unique_image())
+    inbox_job = api.aws.wait_for(key)
+    assert inbox_job.status.value == "REJECTED"
+    api.face(late_face)
+    new = job_view(api("POST", f"/jobs/{inbox_job.jobId}/retry").json())
+    assert (new["target"]["key"], new["retryOf"]) == (key, inbox_job.jobId)
+    done = api.finished(new["jobId"])
+    assert done["status"] == "SUCCESS", done["failReason"]
+    assert done["result"]["key"] == f"results/{late_face}/jobs/{new['jobId']}.jpg"
+    assert api.record(new["jobId"])["origin"] == "api"
+
+
+def test_concurrent_retries_of_one_job_make_one_new_job(api: Http) -> None:
+    doomed = name("doomed")
+    rejected = api.finished(api.create(doomed, {"s3Key": api.s3_target()})["jobId"])
+    assert rejected["status"] == "REJECTED"
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: api("POST", f"/jobs/{rejected['jobId']}/retry"), range(6)))
+    assert sorted(a.status_code for a in answers) == [202] + [409] * 5, [a.text for a in answers]
+    winner = next(job_view(a.json()) for a in answers if a.status_code == 202)
+    for answer in answers:
+        if answer.status_code == 409:
+            assert error(answer, 409, "already_retried")["details"] == {"retriedBy": winner["jobId"]}
+    assert sorted(j["jobId"] for j in api.list_all(face=doomed)) == sorted([rejected["jobId"], winner["jobId"]])
+
+
+def test_a_retry_with_an_idempotency_key_is_replayed_not_refused(api: Http) -> None:
+    rejected = api.finished(api.create(name("twice"), {"s3Key": api.s3_target()})["jobId"])
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = api("POST", f"/jobs/{rejected['jobId']}/retry", headers=key)
+    again = api("POST", f"/jobs/{rejected['jobId']}/retry", headers=key)
+    assert (first.status_code, again.status_code, again.content) == (202, 202, first.content)
+
+
+def test_a_cancelled_upload_job_ignores_its_upload(api: Http, face: str) -> None:
+    created = api.create(face, {"upload": {"contentType": "image/jpeg"}})
+    assert job_view(api("POST", f"/jobs/{created['jobId']}/cancel").json())["status"] == "CANCELLED"
+    assert upload(created["upload"], unique_image(), "image/jpeg").status_code == 204
+    until(lambda: _queue_drained(api), 30, "the upload's notification is taken")
+    record = api.record(created["jobId"])
+    assert (record["status"], record.get("taskId"), record.get("attempts", 0)) == ("CANCELLED", None, 0)
+
+
+def test_faces_page_with_a_cursor(api: Http) -> None:
+    for _ in range(3):
+        api.face(name("paged"))
+    everything = FaceList.model_validate(api("GET", "/faces", params={"limit": 1000}).json()).faces
+    seen, cursor = [], None
+    while True:
+        page = api("GET", "/faces", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        assert set(page) == {"faces", "cursor"}
+        seen += [f["face"] for f in page["faces"]]
+        cursor = page["cursor"]
+        if not cursor:
+            break
+    assert seen == [f.face for f in everything] and len(seen) >= 3
+    error(api("GET", "/faces", params={"cursor": "forged"}), 400, "invalid_request")
+
+
+def test_a_full_batch_of_a_hundred_from_a_jwt_caller(api: Http) -> None:
+    sub, batch_face = name("app-user"), name("hundred")
+    token = api.token(sub)
+    keys = [api.s3_target(b"\xff\xd8not-really-a-jpeg") for _ in range(3)]
+    targets = [{"s3Key": keys[i % 3]} for i in range(98)] + [
+        {"upload": {"contentType": "image/webp"}},
+        {"url": "ftp://x"},
+    ]
+    answer = api.jwt(token, "POST", "/jobs", {"face": batch_face, "targets": targets})
+    assert answer.status_code == 202, answer.text[:500]
+    entries = BatchResponse.model_validate(answer.json()).jobs
+    assert [e.index for e in entries] == list(range(100))
+    assert [e.job is not None for e in entries] == [True] * 99 + [False]
+    assert entries[98].job.upload is not None and entries[98].job.status.value == "AWAITING_UPLOAD"
+    mine = [j["jobId"] for j in job_list(api.jwt(token, "GET", "/jobs", params={"limit": 100}).json())["jobs"]]
+    assert sorted(mine) == sorted(e.job.jobId for e in entries[:99])
+    too_many = api.jwt(token, "POST", "/jobs", {"face": batch_face, "targets": [*targets, {"s3Key": keys[0]}]})
+    assert error(too_many, 400, "invalid_request")["details"][0]["loc"][:2] == ["body", "targets"]
+    # no such face: the s3Key jobs all end REJECTED; the owner finds them by status (JobsByOwner + filter)
+    until(
+        lambda: (
+            len(job_list(api.jwt(token, "GET", "/jobs", params={"status": "REJECTED", "limit": 100}).json())["jobs"])
+            == 98
+        ),
+        90,
+        "the batch's s3Key jobs end REJECTED",
+    )
+
+
+def test_a_face_name_beyond_ascii_works_end_to_end(api: Http) -> None:
+    face = f"zoë-{uuid.uuid4().hex[:6]}"
+    answer = api.raw("PUT", f"/faces/{quote(face, safe='')}", {"contentType": "image/jpeg"})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert (body["face"], body["key"]) == (face, f"faces/{face}.jpg")
+    assert upload(body["upload"], FACE, "image/jpeg").status_code == 204
+    assert face in {f["face"] for f in api("GET", "/faces", params={"limit": 1000}).json()["faces"]}
+    done = api.finished(api.create(face, {"s3Key": api.s3_target()})["jobId"])
+    assert done["status"] == "SUCCESS", done["failReason"]
+    assert done["result"]["key"] == f"results/{face}/jobs/{done['jobId']}.jpg"
+    assert [j["jobId"] for j in api.list_all(face=face)] == [done["jobId"]]
+    assert api.raw("DELETE", f"/faces/{quote(face, safe='')}").status_code == 204
+
+
+def test_a_cancel_with_an_idempotency_key_is_replayed(api: Http) -> None:
+    created = api.create(name("keyed"), {"upload": {"contentType": "image/jpeg"}})
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = api("POST", f"/jobs/{created['jobId']}/cancel", headers=key)
+    again = api("POST", f"/jobs/{created['jobId']}/cancel", headers=key)
+    assert (first.status_code, again.status_code, again.content) == (200, 200, first.content)
+    error(api("POST", f"/jobs/{created['jobId']}/cancel"), 409, "job_finished")  # without the key: it has ended
