@@ -607,7 +607,7 @@ def test_a_pending_job_cancelled_is_never_sent(api: Http, face: str) -> None:
     emulator = api.stack.emulator
     # The one submit worker is held by a swap the emulator sits on (and then refuses): jobs queued
     # behind it stay PENDING, not yet taken.
-    emulator.faults.add("timeout=6", once=True)
+    emulator.faults.add("timeout=8", once=True)
     blocker = api.create(face, {"s3Key": api.s3_target()})
     until(lambda: not emulator.faults.next_submits, 20, "the blocker's submit reaches the emulator")
     queued = api.create(face, {"s3Key": api.s3_target()})
