@@ -165,9 +165,14 @@ def _gateway_refusals(spec: dict[str, Any]) -> None:
             schemes = {name for requirement in operation.get("security", []) for name in requirement}
             for scheme in sorted(schemes & set(GATEWAY_REFUSALS)):
                 status, description = GATEWAY_REFUSALS[scheme]
+                gateway = {"$ref": "#/components/schemas/GatewayMessage"}
+                own = operation["responses"].get(status)
+                if own is not None:  # the function refuses with this status too, in the API's own shape
+                    description = f"{description}; or: {own['description']}"
+                    gateway = {"anyOf": [gateway, own["content"]["application/json"]["schema"]]}
                 operation["responses"][status] = {
                     "description": description,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}},
+                    "content": {"application/json": {"schema": gateway}},
                 }
     spec["components"]["schemas"]["GatewayMessage"] = GATEWAY_MESSAGE
 

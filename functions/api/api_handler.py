@@ -72,8 +72,9 @@ def _errors(*statuses: int) -> dict[int, Any]:
     reasons = {
         400: "Invalid request (details: a list of {loc, msg})",
         401: "No IAM signature or JWT reached the function",
+        403: "Only IAM callers (operators) may add or delete faces",
         404: "No such job or face (or another caller's job)",
-        409: "Conflict with the job's or face's state",
+        409: "Conflict with the job's or face's state, or the same Idempotency-Key still in progress",
         413: "Request body too large",
         415: "The body is not sent as application/json",
         422: "Idempotency-Key reused with a different body",
@@ -98,6 +99,16 @@ def _caller() -> Caller:
     return Caller.from_request_context(app.current_event.raw_event.get("requestContext"))
 
 
+def _operator(action: str) -> Caller:
+    """Faces are the stack's shared catalogue: an app's signed-in users (JWT) use them, operators change them."""
+    caller = _caller()
+    if not caller.is_operator:
+        raise ApiError(
+            "forbidden", 403, f"only IAM callers (operators) may {action}; JWT callers use the faces that exist"
+        )
+    return caller
+
+
 def _json(status: int, body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -117,10 +128,10 @@ def _path_value(value: str) -> str:
     tags=["faces"],
     security=SIGNED,
     responses={200: {"description": "The upload form", "content": {"application/json": {"model": FaceUploadResponse}}}}
-    | _errors(400, 409, 415),
+    | _errors(400, 403, 409, 415),
 )
 def put_face(face: str, request: Annotated[FaceUploadRequest, Body()]) -> FaceUploadResponse:
-    _caller()
+    _operator("add faces")
     return wiring.api_service().put_face(_path_value(face), request.contentType)
 
 
@@ -145,10 +156,10 @@ def list_faces(
     summary="Delete a face",
     tags=["faces"],
     security=SIGNED,
-    responses={204: {"description": "Deleted"}} | _errors(400, 404),
+    responses={204: {"description": "Deleted"}} | _errors(400, 403, 404),
 )
 def delete_face(face: str) -> Response[None]:
-    _caller()
+    _operator("delete faces")
     wiring.api_service().delete_face(_path_value(face))
     return Response(status_code=HTTPStatus.NO_CONTENT)
 
@@ -169,7 +180,7 @@ def delete_face(face: str) -> Response[None]:
             "content": {"application/json": {"model": JobView | BatchResponse}},
         },
     }
-    | _errors(400, 413, 415, 422),
+    | _errors(400, 409, 413, 415, 422),
 )
 def create_jobs(
     request: Annotated[CreateJobsBody, Body(description=f"One job, or a batch of up to {MAX_BATCH}.")],

@@ -304,6 +304,10 @@ def test_a_face_is_uploaded_listed_and_deleted(api: Http) -> None:
     (entry,) = [f for f in listed.faces if f.face == face]
     assert (entry.key, entry.bytes) == (f"faces/{face}.jpg", len(FACE))
     assert abs(datetime.fromisoformat(entry.lastModified) - datetime.now(UTC)) < timedelta(minutes=5)
+    user = api.token(name("user"))
+    error(api.jwt(user, "DELETE", f"/faces/{face}"), 403, "forbidden")  # app users use faces, never change them
+    error(api.jwt(user, "PUT", f"/faces/{face}", {"contentType": "image/png"}), 403, "forbidden")
+    assert face in {f["face"] for f in api.jwt(user, "GET", "/faces").json()["faces"]}
     deleted = api("DELETE", f"/faces/{face}")
     assert (deleted.status_code, deleted.content) == (204, b"")
     error(api("DELETE", f"/faces/{face}"), 404, "not_found")
@@ -769,10 +773,11 @@ def test_a_drop_folder_job_and_an_api_job_take_the_same_path(api: Http, face: st
         f"results/{face}/jobs/{created['jobId']}.jpg",
     )
     # the public views differ only where the records do
-    public = {"jobId", "createdAt", "updatedAt", "finishedAt", "target", "result", "links"}
+    public = {"jobId", "createdAt", "updatedAt", "finishedAt", "target", "result", "links", "origin"}
     assert {k: v for k, v in from_api.items() if k not in public} == {
         k: v for k, v in from_inbox.items() if k not in public
     }
+    assert (from_inbox["origin"], from_api["origin"]) == ("inbox", "api")
 
 
 # --- the upload that never comes ------------------------------------------------------------

@@ -137,6 +137,21 @@ def test_delete_face(api: Api, images) -> None:
     assert call("DELETE", f"/faces/{segment('../x')}").status == 400
 
 
+def test_jwt_callers_use_faces_but_only_operators_change_them(api: Api, images) -> None:
+    """Faces are the stack's shared catalogue: one signed-in user must not delete or replace another's."""
+    api.world.media.put("faces/alice.jpg", images.jpeg)
+    user = jwt("user-1")
+    listed = call("GET", "/faces", authorizer=user)
+    assert [f["face"] for f in listed.body["faces"]] == ["alice"]
+    for method, body in (("PUT", {"contentType": "image/jpeg"}), ("DELETE", None)):
+        refused = call(method, "/faces/alice", body=body, authorizer=user)
+        assert (refused.status, refused.error["code"]) == (403, "forbidden"), method
+        assert "operators" in refused.error["message"]
+    assert api.world.media.deleted == []
+    created = create({"face": "alice", "target": UPLOAD}, authorizer=user)
+    assert created.status == 202 and created.body["origin"] == "api"  # and swaps with it
+
+
 # --- creating jobs ---------------------------------------------------------------------------
 
 

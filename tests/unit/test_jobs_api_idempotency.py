@@ -116,3 +116,32 @@ def test_twenty_concurrent_posts_with_one_key_make_one_job_and_twenty_identical_
     assert {r.status for r in replies} == {202}
     assert all(r.body == replies[0].body for r in replies)
     assert len(api.world.jobs.items) == 1
+
+
+def test_a_duplicate_still_in_progress_after_the_wait_is_409_and_the_first_answer_stands(
+    api: Api, atomic_moto: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The duplicate waits (up to WAIT_SECONDS) for the first; a first that runs longer leaves it 409
+    idempotency_in_progress, not a second job, and the key then replays the first answer."""
+    api.posts._wait = 0.3
+    api.posts._sleep = lambda s: threading.Event().wait(0.01)
+    api.posts._monotonic = time.monotonic
+    release, entered = threading.Event(), threading.Event()
+    real_create = api.service.create
+
+    def create_slowly(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real_create(*args, **kwargs)
+
+    monkeypatch.setattr(api.service, "create", create_slowly)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post)
+        assert entered.wait(10)
+        duplicate = post()
+        release.set()
+        original = first.result(timeout=10)
+    assert (duplicate.status, duplicate.error["code"]) == (409, "idempotency_in_progress")
+    assert original.status == 202 and len(api.world.jobs.items) == 1
+    again = post()
+    assert (again.status, again.body) == (202, original.body)

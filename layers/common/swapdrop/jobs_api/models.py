@@ -259,6 +259,7 @@ class JobView(BaseModel):
     finishedAt: str | None = None
     face: str | None = Field(default=None, examples=["alice"])
     target: JobTarget
+    origin: str = Field(default="inbox", description="'inbox' (the drop folder) or 'api' (POST /jobs, a retry).")
     metadata: dict[str, str] = Field(default_factory=dict)
     retryOf: str | None = None
     retriedBy: str | None = None

@@ -371,6 +371,7 @@ class JobsService:
             finishedAt=job.finishedAt,
             face=job.face,
             target=JobTarget(key=job.targetKey, url=job.targetUrl),
+            origin=job.origin or "inbox",
             metadata=dict(job.metadata or {}),
             retryOf=job.retryOf,
             retriedBy=job.retriedBy,
