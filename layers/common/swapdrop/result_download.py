@@ -24,6 +24,7 @@ import requests
 import urllib3
 
 from swapdrop.image_check import InvalidImage, inspect_image
+from swapdrop.url_rules import address_blocked, url_problem
 
 MAX_REDIRECTS = 3
 DEFAULT_BUDGET_SECONDS = 20.0
@@ -33,13 +34,6 @@ few seconds (the emulator after 10), so a slow result is left to the reconciler,
 with the whole DEFAULT_BUDGET_SECONDS."""
 _READ_SIZE = 64 * 1024
 _SLACK = 0.05  # a socket timeout set to the time left may wake a hair before the deadline
-_ALWAYS_BLOCKED = (
-    ipaddress.ip_network("169.254.0.0/16"),  # link-local, incl. the EC2/Lambda metadata endpoints
-    ipaddress.ip_network("fe80::/10"),
-    ipaddress.ip_network("fd00:ec2::/32"),
-    ipaddress.ip_network("100.64.0.0/10"),
-    ipaddress.ip_network("0.0.0.0/8"),
-)
 
 Resolver = Callable[[str], list[str]]
 
@@ -135,17 +129,10 @@ class ResultDownloader:
         return remaining
 
     def check_url(self, url: str) -> None:
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-        except ValueError:
-            raise DownloadRefused("the result URL is malformed") from None
-        if parts.scheme not in ("http", "https"):
-            raise DownloadRefused(f"the result URL's scheme '{parts.scheme}' is not http or https")
-        if parts.username or parts.password:
-            raise DownloadRefused("the result URL carries credentials")
-        if not host:
-            raise DownloadRefused("the result URL has no host")
+        problem = url_problem(url, "the result URL")
+        if problem:
+            raise DownloadRefused(problem)
+        host = urlsplit(url).hostname or ""
         try:
             addresses = self._resolve(host)
         except (OSError, UnicodeError):
@@ -154,13 +141,7 @@ class ResultDownloader:
             self._check_address(host, ipaddress.ip_address(address.split("%")[0]))
 
     def _check_address(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        blocked = any(address in network for network in _ALWAYS_BLOCKED) or address.is_link_local
-        blocked = blocked or address.is_multicast or address.is_reserved or address.is_unspecified
-        if not self._allow_private:
-            blocked = blocked or address.is_private or address.is_loopback
-        if blocked:
+        if address_blocked(address, self._allow_private):
             raise DownloadRefused(f"the result host '{host}' resolves to a disallowed address ({address})")
 
 

@@ -62,11 +62,11 @@ from swapdrop.layout import (
 )
 from swapdrop.media_store import MediaStore
 from swapdrop.observability import logger, metrics
+from swapdrop.url_rules import address_blocked, url_problem
 
 RETRYABLE = frozenset({JobStatus.FAILURE, JobStatus.CANCELLED, JobStatus.REJECTED})
 MAX_WAIT_SECONDS = 25
 _TARGET = TypeAdapter(Target)
-_BLOCKED_NETWORKS = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("0.0.0.0/8"))
 
 
 class JobSender(Protocol):
@@ -251,29 +251,14 @@ class JobsService:
         def refuse(message: str) -> ApiError:
             return invalid_request(message, [{"loc": loc, "msg": message}])
 
+        problem = url_problem(url, "the target URL")
+        if problem:
+            raise refuse(problem)
         try:
-            parts = urlsplit(url)
-            host = parts.hostname
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise refuse("the target URL is malformed") from None
-        if parts.scheme not in ("http", "https"):
-            raise refuse(f"the target URL's scheme '{shown(parts.scheme)}' is not http or https")
-        if parts.username or parts.password:
-            raise refuse("the target URL carries credentials; pass a URL without user:password@")
-        if not host:
-            raise refuse("the target URL has no host")
-        try:
-            address = ipaddress.ip_address(host)
+            address = ipaddress.ip_address(urlsplit(url).hostname or "")
         except ValueError:
             return  # a name: resolved and checked by the submitter when it fetches
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        blocked = address.is_link_local or address.is_multicast or address.is_reserved or address.is_unspecified
-        blocked = blocked or any(address in network for network in _BLOCKED_NETWORKS)
-        if not self._policy.allow_private_urls:
-            blocked = blocked or address.is_private or address.is_loopback
-        if blocked:
+        if address_blocked(address, self._policy.allow_private_urls):
             raise refuse(f"the target URL's host {address} is a private, loopback or reserved address")
 
     def _upload_form(self, key: str, content_type: str) -> UploadForm:
