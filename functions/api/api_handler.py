@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from swapdrop import wiring
+from swapdrop import lenient_json, wiring
 from swapdrop.jobs import JobStatus
 from swapdrop.jobs_api.caller import Caller
 from swapdrop.jobs_api.errors import ApiError, shown
@@ -59,7 +59,20 @@ SECURITY_SCHEMES = {
     ),
 }
 
-app = APIGatewayHttpResolver(enable_validation=True)
+MAX_BODY_DEPTH = 16
+"""The deepest a request body may nest: a batch of targets with metadata needs 4."""
+
+
+def _request_json(text: str) -> Any:
+    """Request bodies parsed without recursion limits to trip on: `[[[[…` 50,000 deep would make
+    the standard parser raise RecursionError (a 500); here it is a 400 that says why."""
+    try:
+        return lenient_json.loads(text, "the request body", max_depth=MAX_BODY_DEPTH, needs="a jobs API request")
+    except lenient_json.JsonRefused as refused:
+        raise ApiError("invalid_request", 400, str(refused), [{"loc": ["body"], "msg": str(refused)}]) from None
+
+
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=_request_json)
 app.configure_openapi(
     title="Swapdrop jobs API",
     version="1",
@@ -291,7 +304,7 @@ def _payload() -> Any:
     body, and one that does not parse must not make json_body raise a 500)."""
     try:
         return app.current_event.json_body
-    except ValueError:
+    except (ValueError, ApiError):  # ApiError: _request_json refused it (too deep, not JSON)
         return app.current_event.body
 
 

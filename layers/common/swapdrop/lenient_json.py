@@ -49,8 +49,11 @@ def nesting_depth(text: str, stop_above: int | None = None) -> int:
     return deepest
 
 
-def loads(data: bytes | str, what: str = "the document", max_depth: int = MAX_DEPTH) -> Any:
-    """Parse `data` or raise JsonRefused; never RecursionError, never an int-conversion error."""
+def loads(
+    data: bytes | str, what: str = "the document", max_depth: int = MAX_DEPTH, needs: str = "a task snapshot"
+) -> Any:
+    """Parse `data` or raise JsonRefused; never RecursionError, never an int-conversion error.
+    `needs`: what such a document holds, for the refusal's message."""
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
@@ -59,7 +62,7 @@ def loads(data: bytes | str, what: str = "the document", max_depth: int = MAX_DE
     else:
         text = data
     if nesting_depth(text, stop_above=max_depth) > max_depth:
-        raise JsonRefused(f"{what} nests deeper than {max_depth} levels, far more than a task snapshot needs")
+        raise JsonRefused(f"{what} nests deeper than {max_depth} levels, far more than {needs} needs")
     try:
         return json.loads(text, parse_int=_int)
     except json.JSONDecodeError as error:
