@@ -7,7 +7,7 @@ A result never replaces one from a newer upload of the same target (see media_st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -17,7 +17,7 @@ from swapdrop import state_machine as sm
 from swapdrop.job_events import JobEventPublisher
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
-from swapdrop.jobs import COPY, DELIVERY_ORDER, Job, utc_now
+from swapdrop.jobs import COPY, DELIVERY_ORDER, EVENT, Job, utc_now
 from swapdrop.layout import LayoutError, parse_inbox_key, result_key
 from swapdrop.media_store import MediaStore, ResultWriteContended, TargetOrder
 from swapdrop.observability import logger, metrics
@@ -28,6 +28,21 @@ class ResultSource(Protocol):
     """What the finisher needs from a downloader (see result_download.ResultDownloader)."""
 
     def download(self, url: str) -> DownloadedImage: ...
+
+
+class DeliveryFailed(Exception):
+    """An outbox consumer could not do its work: retried later, or given up when `final`."""
+
+    def __init__(self, reason: str, final: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.final = reason, final
+
+
+class OutboxConsumer(Protocol):
+    """One outbox entry's work beyond copy and event (the webhook hand-over, the task-token answer).
+    Returns when done; raises DeliveryFailed (or anything: retried) when not."""
+
+    def deliver(self, job: Job) -> None: ...
 
 
 class JobFinisher:
@@ -47,18 +62,23 @@ class JobFinisher:
         downloader: ResultSource,
         events: JobEventPublisher,
         clock: Callable[[], datetime] = utc_now,
+        consumers: Mapping[str, OutboxConsumer] | None = None,
     ) -> None:
         self._jobs = jobs
         self._media = media
         self._downloader = downloader
         self._events = events
         self._clock = clock
+        self._consumers = dict(consumers or {})
+        """WEBHOOK and SFN consumers; an entry whose consumer this finisher lacks is left for one that has it."""
 
     def finish(self, job: Job, held: str | None = None) -> Job:
         for _ in DELIVERY_ORDER:
             name = job.next_delivery
             if name is None:
                 return job
+            if name not in (COPY, EVENT) and name not in self._consumers:
+                return job  # not this finisher's work (the reconciler's finisher has every consumer)
             if held != name:
                 if not job.deliveries[name].claimable(int(self._clock().timestamp())):
                     return job  # another finisher holds it (or it is not due yet)
@@ -66,7 +86,12 @@ class JobFinisher:
                 if claim.claimed != name:
                     return claim.job
                 job = claim.job
-            decision = self._copy_result(job) if name == COPY else self._publish(job)
+            if name == COPY:
+                decision = self._copy_result(job)
+            elif name == EVENT:
+                decision = self._publish(job)
+            else:
+                decision = self._consume(job, name)
             job, held = decision.job, decision.claimed
             if decision.job.next_delivery == name:
                 return job  # this entry failed and was given back: retried later
@@ -115,6 +140,22 @@ class JobFinisher:
             why = f"could not publish ({type(error).__name__})"
             return update_job(self._jobs, job.jobId, lambda j: sm.record_event_failed(j, self._clock(), why))
         return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock()))
+
+    def _consume(self, job: Job, name: str) -> sm.Decision:
+        reason, final = None, False
+        try:
+            self._consumers[name].deliver(job)
+        except DeliveryFailed as failed:
+            reason, final = failed.reason, failed.final
+        except Exception as error:  # the claim is given back; the reconciler retries
+            reason = f"{name} delivery failed ({type(error).__name__})"
+        if reason is None:
+            return update_job(self._jobs, job.jobId, lambda j: sm.record_delivered(j, self._clock(), name))
+        metrics.add_metric(name="OutboxDeliveryFailures", unit="Count", value=1)
+        logger.warning("outbox delivery failed", extra={"job_id": job.jobId, "entry": name, "reason": reason})
+        return update_job(
+            self._jobs, job.jobId, lambda j: sm.record_delivery_failed(j, self._clock(), name, reason, final)
+        )
 
 
 def _result_namer(job: Job) -> Callable[[str], str]:

@@ -69,8 +69,13 @@ VIAS = frozenset({"submit", "callback", "poll", "api", "reconciler", "upload"})
 
 COPY = "copy"
 EVENT = "event"
-DELIVERY_ORDER = (COPY, EVENT)
-"""The outbox's consumers, in order: an entry is worked on only once those before it are finished."""
+WEBHOOK = "webhook"
+"""The job's "completed" webhook, handed to the WebhookQueue (which delivers and retries it)."""
+SFN = "sfn"
+"""The Step Functions task token, answered with SendTaskSuccess or SendTaskFailure."""
+DELIVERY_ORDER = (COPY, EVENT, WEBHOOK, SFN)
+"""The outbox's consumers, in order: an entry is worked on only once those before it are finished
+(the result is copied before anyone is told the job is done)."""
 
 
 class DeliveryState(StrEnum):
@@ -207,6 +212,10 @@ class Job:
     """AWAITING_UPLOAD: when the presigned POST expires; the reconciler fails the job after it plus a margin."""
     retryOf: str | None = None
     retriedBy: str | None = None
+    taskToken: str | None = None
+    """A Step Functions task token from the request: answered once when the job ends (outbox `sfn`)."""
+    webhook: Mapping[str, Any] | None = None
+    """The request's webhook: {"url": ..., "events": ["started", "progress", "completed"]}."""
     resultBase: str | None = None
     """The result key without its extension, for jobs outside the drop-folder layout
     (results/<face>/jobs/<jobId>); None: derived from the inbox target key as always."""
@@ -323,7 +332,7 @@ class Job:
 
     def public_view(self) -> dict[str, Any]:
         """The record as users and event consumers see it: no lease, outbox or unknown internals."""
-        hidden = {"version", "leaseUntil", "eventPending", "submitInDoubt", "deliveries"}
+        hidden = {"version", "leaseUntil", "eventPending", "submitInDoubt", "deliveries", "taskToken"}
         hidden |= DERIVED_INDEX_KEYS | set(self.extra)
         return {k: v for k, v in self.to_item().items() if k not in hidden}
 

@@ -30,7 +30,9 @@ from swapdrop.jobs import (
     DELIVERY_ORDER,
     EVENT,
     MAX_HISTORY,
+    SFN,
     VIAS,
+    WEBHOOK,
     Delivery,
     DeliveryState,
     Job,
@@ -96,6 +98,10 @@ def _change(job: Job, now: datetime, via: str | None = None, **updates: object) 
         if candidate.status is JobStatus.SUCCESS and candidate.imageUrl is not None:
             deliveries[COPY] = Delivery()
         deliveries[EVENT] = Delivery()
+        if candidate.webhook and "completed" in (candidate.webhook.get("events") or ("completed",)):
+            deliveries[WEBHOOK] = Delivery()
+        if candidate.taskToken:
+            deliveries[SFN] = Delivery()
         claimed = next(name for name in DELIVERY_ORDER if name in deliveries)
         deliveries[claimed] = _claimed(deliveries[claimed], now)
         extra |= {
@@ -389,3 +395,32 @@ def record_event_failed(job: Job, now: datetime, error: str) -> Decision:
     if entry is None:
         return _keep(job)
     return _settle(job, now, EVENT, dataclasses.replace(entry, claimUntil=None, lastError=error))
+
+
+MAX_DELIVERY_ATTEMPTS = 10
+"""Tries of a webhook hand-over or a task-token answer before the entry is given up (and says why)."""
+DELIVERY_BACKOFF_SECONDS = 30
+DELIVERY_BACKOFF_MAX_SECONDS = 3600
+
+
+def record_delivered(job: Job, now: datetime, name: str) -> Decision:
+    """Outbox entry `name` (webhook, sfn) is done; the next one is claimed in the same write."""
+    entry = job.deliveries.get(name)
+    if entry is None:
+        return _keep(job)
+    return _settle(job, now, name, dataclasses.replace(entry, state=DeliveryState.DONE, claimUntil=None))
+
+
+def record_delivery_failed(job: Job, now: datetime, name: str, error: str, final: bool = False) -> Decision:
+    """Entry `name` failed: given back to be retried, or, when `final` or out of attempts, given up with why
+    (a task token that expired will never be answered; the job says so instead of retrying forever)."""
+    entry = job.deliveries.get(name)
+    if entry is None:
+        return _keep(job)
+    if final or entry.attempts >= MAX_DELIVERY_ATTEMPTS:
+        given_up = dataclasses.replace(entry, state=DeliveryState.FAILED, claimUntil=None, lastError=error)
+        return _settle(job, now, name, given_up)
+    backoff = DELIVERY_BACKOFF_SECONDS * 2 ** max(0, entry.attempts - 1)
+    retry_at = _epoch(now) + min(DELIVERY_BACKOFF_MAX_SECONDS, backoff)
+    released = dataclasses.replace(entry, claimUntil=None, nextAt=retry_at, lastError=error)
+    return _settle(job, now, name, released)

@@ -157,8 +157,35 @@ Metadata = Annotated[
 ]
 
 
+WEBHOOK_EVENTS = ("started", "progress", "completed")
+MAX_TASK_TOKEN_CHARS = 1024
+"""Step Functions task tokens are at most 1024 characters."""
+
+
+class WebhookRequest(_Body):
+    """Where to tell about this job, signed as Standard Webhooks; `events` default to ["completed"]."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="WebhookRequest",
+        json_schema_extra={"examples": [{"url": "https://example.com/hooks/swapdrop", "events": ["completed"]}]},
+    )
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    events: list[Literal["started", "progress", "completed"]] = Field(
+        default_factory=lambda: ["completed"], min_length=1, max_length=3
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each event may be named once")
+        return value
+
+
 class _WithMetadata(_Body):
     metadata: Metadata | None = None
+    webhook: WebhookRequest | None = None
 
     @field_validator("metadata")
     @classmethod
@@ -180,6 +207,12 @@ class JobRequest(_WithMetadata):
     )
     face: str = Field(min_length=1, max_length=128, examples=["alice"])
     target: Target
+    taskToken: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TASK_TOKEN_CHARS,
+        description="A Step Functions task token: answered with SendTaskSuccess or SendTaskFailure when the job ends.",
+    )
 
 
 class BatchJobRequest(_WithMetadata):

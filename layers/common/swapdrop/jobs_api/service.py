@@ -158,7 +158,9 @@ class JobsService:
 
     def create(self, caller: Caller, request: JobRequest) -> Answer:
         _check_face(request.face, ["body", "face"])
-        job, form = self._new_job(caller, request.face, request.target, request.metadata)
+        job, form = self._new_job(
+            caller, request.face, request.target, request.metadata, delivery=_delivery(request, request.taskToken)
+        )
         if not self._jobs.create(job):
             raise ApiError("internal", 500, "a fresh job id was already taken; send the request again")
         self._enqueue([job])
@@ -171,7 +173,9 @@ class JobsService:
         for index, raw in enumerate(request.targets):
             try:
                 target = _TARGET.validate_python(raw)
-                job, form = self._new_job(caller, request.face, target, request.metadata, ["body", "targets", index])
+                job, form = self._new_job(
+                    caller, request.face, target, request.metadata, ["body", "targets", index], _delivery(request)
+                )
             except ValidationError as error:
                 entries.append(
                     BatchEntry(index=index, error=_detail(_validation_error(error, ["body", "targets", index])))
@@ -197,6 +201,7 @@ class JobsService:
         target: UploadTarget | S3KeyTarget | UrlTarget,
         metadata: dict[str, str] | None,
         loc: list[Any] | None = None,
+        delivery: dict[str, Any] | None = None,
     ) -> tuple[Job, UploadForm | None]:
         loc = loc or ["body", "target"]
         now, job_id = self._clock(), self._new_id()
@@ -211,6 +216,7 @@ class JobsService:
             "requesterKind": caller.kind,
             "metadata": dict(metadata) if metadata else None,
             "resultBase": api_result_base(face, job_id),
+            **(delivery or {}),
         }
         if isinstance(target, UploadTarget):
             content_type = target.upload.contentType
@@ -523,3 +529,13 @@ def _settled(job: Job) -> bool:
     """What ?wait waits for: a terminal job whose result, if it has one coming, is in the bucket
     (SUCCESS is recorded a moment before the result's copy; a waiter wants `result` in the answer)."""
     return job.status.is_terminal and not job.needs_result_copy
+
+
+def _delivery(request: JobRequest | BatchJobRequest, task_token: str | None = None) -> dict[str, Any]:
+    """The job fields that say who is told when it ends: the webhook and the Step Functions task token."""
+    fields: dict[str, Any] = {}
+    if request.webhook is not None:
+        fields["webhook"] = {"url": request.webhook.url, "events": list(request.webhook.events)}
+    if task_token is not None:
+        fields["taskToken"] = task_token
+    return fields
