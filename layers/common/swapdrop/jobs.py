@@ -143,6 +143,11 @@ class Transition:
         return cls(from_=str(item["from"]), to=str(item["to"]), at=str(item["at"]), via=str(item["via"]))
 
 
+def webhook_message_id(job_id: str, kind: str, step: int | None = None) -> str:
+    """The `webhook-id` of one message: the same on every retry and duplicate, so receivers dedupe on it."""
+    return f"msg_{job_id}_{kind}" + (f"_{step}" if step is not None else "")
+
+
 def list_shard(job_id: str) -> int:
     """The job's write shard in the list indexes: stable, and spread evenly whatever the id's form."""
     return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") % LIST_SHARDS
@@ -216,6 +221,12 @@ class Job:
     """A Step Functions task token from the request: answered once when the job ends (outbox `sfn`)."""
     webhook: Mapping[str, Any] | None = None
     """The request's webhook: {"url": ..., "events": ["started", "progress", "completed"]}."""
+    webhookOutbox: Mapping[str, Mapping[str, Any]] | None = None
+    """started/progress webhook messages not yet handed to the WebhookQueue: {webhook-id: {"type", "at"}}.
+    The job stays in the open index (needs_attention) until they are handed over."""
+    webhookDeliveries: Mapping[str, Mapping[str, Any]] | None = None
+    """What the WebhookFunction did with each message: {webhook-id: {type, attempts, lastStatus,
+    lastError, deliveredAt, nextAt, state}} (state: pending | delivered | failed | disabled)."""
     resultBase: str | None = None
     """The result key without its extension, for jobs outside the drop-folder layout
     (results/<face>/jobs/<jobId>); None: derived from the inbox target key as always."""
@@ -263,7 +274,25 @@ class Job:
     @property
     def needs_attention(self) -> bool:
         """Whether the reconciler must see this job: open, or terminal with outbox work left."""
-        return not self.status.is_terminal or self.next_delivery is not None
+        return not self.status.is_terminal or self.next_delivery is not None or bool(self.webhookOutbox)
+
+    @property
+    def webhookStatus(self) -> str | None:
+        """The "completed" webhook's fate: pending | delivered | failed | disabled (None: no webhook for it)."""
+        if not self.webhook:
+            return None
+        records = self.webhookDeliveries or {}
+        if any(record.get("state") == "disabled" for record in records.values()):
+            return "disabled"
+        completed = records.get(webhook_message_id(self.jobId, "completed"), {})
+        if completed.get("state") in ("delivered", "failed"):
+            return str(completed["state"])
+        hand_over = self.deliveries.get(WEBHOOK)
+        if hand_over is not None and hand_over.state is DeliveryState.FAILED:
+            return "failed"
+        if "completed" not in (self.webhook.get("events") or ("completed",)):
+            return None
+        return "pending"
 
     def index_keys(self) -> dict[str, str]:
         """Every index key this code derives, in one place (sparse: absent when the job is not listed)."""
@@ -333,8 +362,12 @@ class Job:
     def public_view(self) -> dict[str, Any]:
         """The record as users and event consumers see it: no lease, outbox or unknown internals."""
         hidden = {"version", "leaseUntil", "eventPending", "submitInDoubt", "deliveries", "taskToken"}
+        hidden |= {"webhookOutbox", "webhookDeliveries"}
         hidden |= DERIVED_INDEX_KEYS | set(self.extra)
-        return {k: v for k, v in self.to_item().items() if k not in hidden}
+        view = {k: v for k, v in self.to_item().items() if k not in hidden}
+        if self.webhookStatus is not None:
+            view["webhookStatus"] = self.webhookStatus
+        return view
 
 
 def _with_legacy_outbox(job: Job, item: Mapping[str, Any]) -> Job:
