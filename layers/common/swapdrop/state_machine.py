@@ -39,6 +39,7 @@ from swapdrop.jobs import (
     JobStatus,
     Transition,
     iso,
+    webhook_message_id,
 )
 from swapdrop.task_snapshot import TaskSnapshot, UpstreamStatus
 
@@ -92,6 +93,8 @@ def _change(job: Job, now: datetime, via: str | None = None, **updates: object) 
         step = Transition(from_=job.status.value, to=candidate.status.value, at=stamp, via=via)
         extra["history"] = (*job.history, step)[-MAX_HISTORY:]
     became_terminal = candidate.status.is_terminal and not job.status.is_terminal
+    if messages := _webhook_messages(job, candidate, stamp):
+        extra["webhookOutbox"] = {**(candidate.webhookOutbox or {}), **messages}
     claimed = None
     if became_terminal:
         deliveries: dict[str, Delivery] = {}
@@ -114,6 +117,21 @@ def _change(job: Job, now: datetime, via: str | None = None, **updates: object) 
     return Decision(
         job=dataclasses.replace(candidate, **extra), changed=True, became_terminal=became_terminal, claimed=claimed
     )
+
+
+def _webhook_messages(job: Job, candidate: Job, stamp: str) -> dict[str, dict[str, object]]:
+    """The started/progress webhook messages this change makes due (completed is the outbox entry WEBHOOK):
+    started when the swap API has accepted the job, progress at most once per 10 % step."""
+    wanted = (candidate.webhook or {}).get("events") or ()
+    if not candidate.webhook or candidate.status.is_terminal or candidate.webhookStatus == "disabled":
+        return {}
+    messages: dict[str, dict[str, object]] = {}
+    if "started" in wanted and job.status.rank < JobStatus.SUBMITTED.rank <= candidate.status.rank:
+        messages[webhook_message_id(job.jobId, "started")] = {"type": "started", "at": stamp}
+    step = candidate.progress // 10 * 10
+    if "progress" in wanted and 0 < step < 100 and step > job.progress // 10 * 10:
+        messages[webhook_message_id(job.jobId, "progress", step)] = {"type": "progress", "at": stamp, "step": step}
+    return messages
 
 
 # --- submitter ---------------------------------------------------------------
@@ -424,3 +442,24 @@ def record_delivery_failed(job: Job, now: datetime, name: str, error: str, final
     retry_at = _epoch(now) + min(DELIVERY_BACKOFF_MAX_SECONDS, backoff)
     released = dataclasses.replace(entry, claimUntil=None, nextAt=retry_at, lastError=error)
     return _settle(job, now, name, released)
+
+
+# --- webhooks: hand-over of pending messages, and what each delivery attempt did ------------------
+
+
+def webhooks_handed_over(job: Job, now: datetime, message_ids: tuple[str, ...]) -> Decision:
+    """The messages `message_ids` are on the WebhookQueue: no longer pending on the job."""
+    left = {k: v for k, v in (job.webhookOutbox or {}).items() if k not in message_ids}
+    return _change(job, now, webhookOutbox=left or None)
+
+
+WEBHOOK_FINAL_STATES = frozenset({"delivered", "failed", "disabled"})
+
+
+def record_webhook_delivery(job: Job, now: datetime, message_id: str, record: dict[str, object]) -> Decision:
+    """The WebhookFunction's record of message `message_id` (attempts, lastStatus, lastError, state, ...);
+    a message already delivered, failed or disabled keeps its record (a duplicate's attempt changes nothing)."""
+    current = (job.webhookDeliveries or {}).get(message_id, {})
+    if current.get("state") in WEBHOOK_FINAL_STATES:
+        return _keep(job)
+    return _change(job, now, webhookDeliveries={**(job.webhookDeliveries or {}), message_id: record})
