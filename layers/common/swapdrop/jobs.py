@@ -65,7 +65,7 @@ and read from items that lack `deliveries`."""
 
 MAX_HISTORY = 20
 """Transitions kept on a job: enough to see its whole life, bounded so the item stays small."""
-VIAS = frozenset({"submit", "callback", "poll", "api", "reconciler", "upload"})
+VIAS = frozenset({"submit", "callback", "poll", "api", "reconciler", "upload", "event"})
 
 COPY = "copy"
 EVENT = "event"
@@ -204,11 +204,12 @@ class Job:
     targetEventTime: str | None = None
     """The S3 event's sequencer and time for the target: which of two uploads of one key is newer."""
     origin: str | None = None
-    """Which entrance made the job: None or "inbox" (an upload under inbox/), "api" (POST /jobs or a retry)."""
+    """Which entrance made the job: None or "inbox" (an upload under inbox/), "api" (POST /jobs or a retry),
+    "event" (a Swap Requested event on the stack's bus)."""
     requestedBy: str | None = None
-    """Who asked: the JWT's `sub`, or the IAM caller's ARN (API jobs only)."""
+    """Who asked: the JWT's `sub`, the IAM caller's ARN, or a Swap Requested event's `source`."""
     requesterKind: str | None = None
-    """"jwt" or "iam": a JWT caller sees only jobs whose requestedBy is its sub and requesterKind is "jwt"."""
+    """"jwt", "iam" or "event": a JWT caller sees only jobs whose requestedBy is its sub and requesterKind is "jwt"."""
     metadata: Mapping[str, str] | None = None
     """The caller's own labels (POST /jobs `metadata`), kept and returned as given."""
     targetUrl: str | None = None

@@ -314,8 +314,8 @@ class Submitter:
 
     @staticmethod
     def _face_of(job: Job) -> str:
-        """A jobs-API job names its face; a drop-folder job's face is its inbox folder."""
-        if job.origin == "api":
+        """A jobs-API or Swap Requested job names its face; a drop-folder job's face is its inbox folder."""
+        if job.origin in ("api", "event"):
             if not job.face:
                 raise _Rejection("the job names no face")
             problem = face_name_problem(job.face)

@@ -12,6 +12,8 @@ from swapdrop.jobs_api.errors import ApiError
 
 IAM = "iam"
 JWT = "jwt"
+EVENT = "event"
+"""A Swap Requested event: its `source` is the caller; only IAM operators see its jobs through the API."""
 
 
 @dataclass(frozen=True, slots=True)

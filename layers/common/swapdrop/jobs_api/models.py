@@ -292,7 +292,10 @@ class JobView(BaseModel):
     finishedAt: str | None = None
     face: str | None = Field(default=None, examples=["alice"])
     target: JobTarget
-    origin: str = Field(default="inbox", description="'inbox' (the drop folder) or 'api' (POST /jobs, a retry).")
+    origin: str = Field(
+        default="inbox",
+        description="'inbox' (the drop folder), 'api' (POST /jobs, a retry) or 'event' (a Swap Requested event).",
+    )
     metadata: dict[str, str] = Field(default_factory=dict)
     retryOf: str | None = None
     retriedBy: str | None = None
@@ -325,7 +328,7 @@ class JobSummary(BaseModel):
     createdAt: str
     finishedAt: str | None = None
     failReason: str | None = None
-    origin: str | None = Field(default=None, description="'inbox' (the drop folder) or 'api'.")
+    origin: str | None = Field(default=None, description="'inbox' (the drop folder), 'api' or 'event'.")
     target: JobTarget
     resultKey: str | None = None
     links: JobLinks
