@@ -46,6 +46,16 @@ class Settings(BaseModel, frozen=True):
     result_url_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     """How long the presigned GET in GET /jobs/{jobId}'s `result.url` stays valid."""
     swapdrop_version: str = "dev"
+    # --- per-job webhooks ---
+    webhook_queue_url: str = ""
+    """The WebhookQueue: where finishers hand webhook messages over (empty: webhooks are not handed over)."""
+    webhook_dead_letter_queue_url: str = ""
+    webhook_secret_id: str = ""
+    """WebhookSecret: JSON {"current", "previous"}; see webhook_signing for the receivers' whsec_ keys."""
+    webhook_retry_scale: float = Field(default=1.0, gt=0, le=1)
+    """Multiplies the webhook retry schedule (1 on AWS; the local stack compresses it)."""
+    allow_private_webhook_urls: bool = False
+    """Loopback/private webhook receivers: only the local stack's tests turn this on, never AWS."""
 
     @field_validator("upstream_instance_id", mode="before")
     @classmethod

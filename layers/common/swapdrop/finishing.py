@@ -17,7 +17,7 @@ from swapdrop import state_machine as sm
 from swapdrop.job_events import JobEventPublisher
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
-from swapdrop.jobs import COPY, DELIVERY_ORDER, EVENT, Job, utc_now
+from swapdrop.jobs import COPY, DELIVERY_ORDER, EVENT, WEBHOOK, Job, utc_now
 from swapdrop.layout import LayoutError, parse_inbox_key, result_key
 from swapdrop.media_store import MediaStore, ResultWriteContended, TargetOrder
 from swapdrop.observability import logger, metrics
@@ -73,6 +73,7 @@ class JobFinisher:
         """WEBHOOK and SFN consumers; an entry whose consumer this finisher lacks is left for one that has it."""
 
     def finish(self, job: Job, held: str | None = None) -> Job:
+        job = self._hand_over_webhooks(job)
         for _ in DELIVERY_ORDER:
             name = job.next_delivery
             if name is None:
@@ -96,6 +97,20 @@ class JobFinisher:
             if decision.job.next_delivery == name:
                 return job  # this entry failed and was given back: retried later
         return job
+
+    def _hand_over_webhooks(self, job: Job) -> Job:
+        """Pending started/progress webhook messages to the WebhookQueue (the WEBHOOK consumer's
+        `hand_over`); on failure they stay pending and the job open, for the reconciler's sweep."""
+        hand_over = getattr(self._consumers.get(WEBHOOK), "hand_over", None)
+        if not job.webhookOutbox or hand_over is None:
+            return job
+        sent = tuple(job.webhookOutbox)
+        try:
+            hand_over(job)
+        except Exception as error:
+            logger.warning("webhook hand-over failed", extra={"job_id": job.jobId, "error": type(error).__name__})
+            return job
+        return update_job(self._jobs, job.jobId, lambda j: sm.webhooks_handed_over(j, self._clock(), sent)).job
 
     def _copy_result(self, job: Job) -> sm.Decision:
         assert job.imageUrl is not None

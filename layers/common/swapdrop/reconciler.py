@@ -81,6 +81,8 @@ class Reconciler:
             if report.examined >= max_jobs:
                 break
             report.examined += 1
+            if job.webhookOutbox and not job.status.is_terminal:  # webhook messages whose hand-over failed
+                self._isolated(job, report, lambda j=job: self._finisher.finish(self._jobs.get(j.jobId) or j))
             if job.taskId and not job.status.is_terminal:
                 to_poll.append(job)  # polled first, even when overdue: it may have just finished
             else:

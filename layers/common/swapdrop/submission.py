@@ -397,6 +397,8 @@ class Submitter:
         else:
             metrics.add_metric(name="JobsSubmitted", unit="Count", value=1)
             logger.info("job submitted", extra={"job_id": job_id, "task_id": task_id, "queue_position": position})
+            if decision.job.webhookOutbox:  # the "started" webhook
+                self._finisher.finish(decision.job)
         return SubmitResult(job_id, Outcome.SUBMITTED, task_id)
 
     def _cancel_orphan(self, job_id: str, task_id: str) -> None:
