@@ -17,6 +17,7 @@ from swapdrop.config import Settings, settings
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_events import EventBridgePublisher
 from swapdrop.job_store import DynamoJobStore
+from swapdrop.jobs import WEBHOOK
 from swapdrop.jobs_api.cursor import CursorSigner
 from swapdrop.jobs_api.idempotency import IdempotentPosts
 from swapdrop.jobs_api.service import ApiPolicy, JobsService
@@ -28,6 +29,10 @@ from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
 from swapdrop.submission import SubmitPolicy, Submitter
 from swapdrop.submit_queue import JobMessages, SubmitQueue
 from swapdrop.upstream import UpstreamClient
+from swapdrop.webhook_delivery import WebhookDeliverer
+from swapdrop.webhook_sender import WebhookSender
+from swapdrop.webhook_signing import WebhookSigner
+from swapdrop.webhooks import WebhookHandOver, WebhookQueue
 
 
 @cache
@@ -67,7 +72,32 @@ def finisher(
             budget_seconds=copy_budget,
         ),
         events=EventBridgePublisher(boto3.client("events"), config.event_bus_name),
+        consumers=webhook_consumers(config),
     )
+
+
+def webhook_consumers(config: Settings) -> dict[str, WebhookHandOver]:
+    """The WEBHOOK outbox consumer, for functions that know the WebhookQueue (else the reconciler's does it)."""
+    if not config.webhook_queue_url:
+        return {}
+    return {WEBHOOK: WebhookHandOver(WebhookQueue(boto3.client("sqs"), config.webhook_queue_url))}
+
+
+@cache
+def webhook_deliverer() -> WebhookDeliverer:
+    config = settings()
+    return WebhookDeliverer(
+        jobs=job_store(config),
+        signer=WebhookSigner(secret_reader(config.webhook_secret_id, _secrets())),
+        sender=WebhookSender(allow_private=config.allow_private_webhook_urls),
+        retry_scale=config.webhook_retry_scale,
+    )
+
+
+@cache
+def webhook_queue() -> WebhookQueue:
+    config = settings()
+    return WebhookQueue(boto3.client("sqs"), config.webhook_queue_url, config.webhook_dead_letter_queue_url)
 
 
 @cache
@@ -125,6 +155,8 @@ def reset() -> None:
     for built in (settings, _secrets, submitter, callback_receiver, reconciler, submit_queue):
         built.cache_clear()
     api_service.cache_clear()
+    webhook_deliverer.cache_clear()
+    webhook_queue.cache_clear()
     api_idempotency.cache_clear()
 
 
