@@ -7,6 +7,7 @@ boto3 clients honour AWS_ENDPOINT_URL, which is how the local stack points them 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
@@ -17,7 +18,7 @@ from swapdrop.config import Settings, settings
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_events import EventBridgePublisher
 from swapdrop.job_store import DynamoJobStore
-from swapdrop.jobs import WEBHOOK
+from swapdrop.jobs import SFN, WEBHOOK
 from swapdrop.jobs_api.cursor import CursorSigner
 from swapdrop.jobs_api.idempotency import IdempotentPosts
 from swapdrop.jobs_api.service import ApiPolicy, JobsService
@@ -28,6 +29,7 @@ from swapdrop.secrets import secret_reader
 from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
 from swapdrop.submission import SubmitPolicy, Submitter
 from swapdrop.submit_queue import JobMessages, SubmitQueue
+from swapdrop.task_tokens import TaskTokenAnswerer
 from swapdrop.upstream import UpstreamClient
 from swapdrop.webhook_delivery import WebhookDeliverer
 from swapdrop.webhook_sender import WebhookSender
@@ -72,7 +74,17 @@ def finisher(
             budget_seconds=copy_budget,
         ),
         events=EventBridgePublisher(boto3.client("events"), config.event_bus_name),
-        consumers=webhook_consumers(config),
+        consumers={**webhook_consumers(config), SFN: TaskTokenAnswerer(_stepfunctions)},
+    )
+
+
+@cache
+def _stepfunctions() -> Any:
+    """One Step Functions client per container, built when the first task token is answered (not at
+    cold start: most jobs carry none). Bounded timeouts: the outbox retries what does not get through."""
+    return boto3.client(
+        "stepfunctions",
+        config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}),
     )
 
 
@@ -155,6 +167,7 @@ def reset() -> None:
     for built in (settings, _secrets, submitter, callback_receiver, reconciler, submit_queue):
         built.cache_clear()
     api_service.cache_clear()
+    _stepfunctions.cache_clear()
     webhook_deliverer.cache_clear()
     webhook_queue.cache_clear()
     api_idempotency.cache_clear()
