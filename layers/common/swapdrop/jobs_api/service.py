@@ -66,6 +66,8 @@ from swapdrop.url_rules import address_blocked, url_problem
 
 RETRYABLE = frozenset({JobStatus.FAILURE, JobStatus.CANCELLED, JobStatus.REJECTED})
 MAX_WAIT_SECONDS = 25
+MAX_REASON = 2000
+"""The longest failReason a refused Swap Requested event writes on its REJECTED job."""
 _TARGET = TypeAdapter(Target)
 
 
@@ -202,6 +204,7 @@ class JobsService:
         metadata: dict[str, str] | None,
         loc: list[Any] | None = None,
         delivery: dict[str, Any] | None = None,
+        origin: str = "api",
     ) -> tuple[Job, UploadForm | None]:
         loc = loc or ["body", "target"]
         now, job_id = self._clock(), self._new_id()
@@ -211,7 +214,7 @@ class JobsService:
             "createdAt": iso(now),
             "updatedAt": iso(now),
             "face": face,
-            "origin": "api",
+            "origin": origin,
             "requestedBy": caller.id,
             "requesterKind": caller.kind,
             "metadata": dict(metadata) if metadata else None,
@@ -298,6 +301,57 @@ class JobsService:
         if refused and fail_all:
             raise _not_queued()
         return refused
+
+    # --- Swap Requested events ------------------------------------------------------------------
+
+    def create_from_event(self, caller: Caller, request: JobRequest) -> Job:
+        """A Swap Requested event's job: POST /jobs's checks and create path, with origin "event". No one
+        waits for a 400 here, so a face or target the API would refuse makes a REJECTED job that says why."""
+        if isinstance(request.target, UploadTarget):
+            raise ValueError("an event's target is s3Key or url: refuse upload targets before")
+        try:
+            _check_face(request.face, ["detail", "face"])
+            delivery = _delivery(request, request.taskToken)
+            job, _ = self._new_job(
+                caller, request.face, request.target, request.metadata, ["detail", "target"], delivery, "event"
+            )
+        except ApiError as error:
+            if error.status != 400:
+                raise
+            return self.create_rejected(caller, request, error.message)
+        if not self._jobs.create(job):
+            raise RuntimeError("a fresh job id was already taken")
+        self._enqueue([job], fail_all=False)  # one SQS refused ends FAILURE and says so: nothing to retry here
+        return self._jobs.get(job.jobId) or job
+
+    def create_rejected(self, caller: Caller, request: JobRequest, reason: str) -> Job:
+        """A request that names a face and a target but cannot run: a REJECTED job with the reason, told
+        like any finished job (its event; its webhook and task token when the request was fit to keep them)."""
+        target = request.target
+        if isinstance(target, UploadTarget):
+            raise ValueError("an event's target is s3Key or url: refuse upload targets before")
+        now, job_id = self._clock(), self._new_id()
+        face = request.face if face_name_problem(request.face) is None else None
+        job = Job(
+            jobId=job_id,
+            status=JobStatus.PENDING,
+            bucket=self._policy.bucket,
+            targetKey=target.s3Key if isinstance(target, S3KeyTarget) else input_key(job_id),
+            targetUrl=target.url if isinstance(target, UrlTarget) else None,
+            createdAt=iso(now),
+            updatedAt=iso(now),
+            face=face,
+            origin="event",
+            requestedBy=caller.id,
+            requesterKind=caller.kind,
+            metadata=dict(request.metadata) if request.metadata else None,
+            resultBase=api_result_base(face, job_id) if face else None,
+            **_delivery(request, request.taskToken),
+        )
+        decision = sm.reject(job, now, reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "…", via="event")
+        if not self._jobs.create(decision.job):
+            raise RuntimeError("a fresh job id was already taken")
+        return self._finisher.finish(decision.job, held=decision.claimed)
 
     # --- reading jobs -------------------------------------------------------------------------
 
