@@ -370,3 +370,38 @@ def test_the_reconciler_taking_over_a_crashed_answer_answers_once_more_at_most(s
     job = sfn_world.jobs.get("race")
     assert job is not None and job.deliveries[SFN].state is DeliveryState.FAILED and not job.needs_attention
     assert len(sfn_world.sfn.answers) == 1
+
+
+# --- wiring ----------------------------------------------------------------------------------------
+
+
+def test_every_wired_finisher_answers_task_tokens_with_a_client_made_on_first_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from swapdrop import wiring
+    from swapdrop.config import Settings
+
+    config = Settings(
+        bucket_name="media-bucket",
+        jobs_table_name="jobs",
+        event_bus_name="bus",
+        upstream_base_url="https://swap.example",
+        upstream_api_key_secret_id="api-key",
+        callback_token_secret_id="callback",
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")  # as on Lambda: else botocore asks the instance metadata
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    made: list[str] = []
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda name, **kw: made.append(name) or real_client(name, **kw))
+    wiring.reset()
+    try:
+        finisher = wiring.finisher(config, jobs=None, media=None)  # type: ignore[arg-type]
+        answerer = finisher._consumers[SFN]
+        assert isinstance(answerer, TaskTokenAnswerer) and "stepfunctions" not in made, "none at cold start"
+        client = answerer._sfn()
+        assert made.count("stepfunctions") == 1 and client.meta.service_model.service_name == "stepfunctions"
+        again = wiring.finisher(config, jobs=None, media=None)._consumers[SFN]  # type: ignore[arg-type]
+        assert again._sfn() is client and made.count("stepfunctions") == 1, "one client per container"
+    finally:
+        wiring.reset()
