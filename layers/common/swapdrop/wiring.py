@@ -29,6 +29,7 @@ from swapdrop.secrets import secret_reader
 from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
 from swapdrop.submission import SubmitPolicy, Submitter
 from swapdrop.submit_queue import JobMessages, SubmitQueue
+from swapdrop.swap_requests import EventBridgeRejections, SwapRequests
 from swapdrop.task_tokens import TaskTokenAnswerer
 from swapdrop.upstream import UpstreamClient
 from swapdrop.webhook_delivery import WebhookDeliverer
@@ -171,6 +172,7 @@ def reset() -> None:
     webhook_deliverer.cache_clear()
     webhook_queue.cache_clear()
     api_idempotency.cache_clear()
+    swap_requests.cache_clear()
 
 
 @cache
@@ -210,3 +212,10 @@ def api_service() -> JobsService:
 def api_idempotency() -> IdempotentPosts:
     table = settings().idempotency_table_name
     return IdempotentPosts(DynamoDBPersistenceLayer(table_name=table, boto3_client=boto3.client("dynamodb")))
+
+
+@cache
+def swap_requests() -> SwapRequests:
+    """RequestFunction: Swap Requested events through the jobs API's own service and idempotency table."""
+    rejections = EventBridgeRejections(boto3.client("events"), settings().event_bus_name)
+    return SwapRequests(api_service(), api_idempotency(), rejections)
