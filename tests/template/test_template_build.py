@@ -304,6 +304,7 @@ def test_generated_roles_add_only_the_expected_managed_policies(transformed: dic
         "CallbackFunctionRole": basic,
         "ReconcileFunctionRole": basic,
         "ApiFunctionRole": basic,
+        "WebhookFunctionRole": basic | {"AWSLambdaSQSQueueExecutionRole"},
     }
     roles = {n: r for n, r in transformed["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert set(roles) == set(expected), f"roles {sorted(roles)}"
@@ -317,7 +318,9 @@ def test_generated_roles_add_only_the_expected_managed_policies(transformed: dic
 
 def test_transformed_event_sources(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
-    (mapping,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    submit_queue = {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
+    mappings = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    (mapping,) = [r for r in mappings if r["Properties"]["EventSourceArn"] == submit_queue]
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "UpstreamConcurrency"}}
     # SAM's API (an OpenAPI body); the JWT API is plain resources under Condition HasJwt.

@@ -31,7 +31,7 @@ KEY_PROPERTY = {
     "AWS::Logs::LogGroup": "KmsKeyId",
 }
 # They put results/ objects under SSE-KMS; ApiFunction signs uploads and sends to the encrypted queue.
-WRITERS = {"CallbackFunction", "ReconcileFunction", "SubmitFunction", "ApiFunction"}
+WRITERS = {"CallbackFunction", "ReconcileFunction", "SubmitFunction", "ApiFunction", "WebhookFunction"}
 
 
 def resolved(template: dict[str, Any], **overrides: Any) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ EXPECTED_FUNCTIONS = {
     "CallbackFunction": ("functions/callback/", "callback_handler.lambda_handler"),
     "ReconcileFunction": ("functions/reconcile/", "reconcile_handler.lambda_handler"),
     "ApiFunction": ("functions/api/", "api_handler.lambda_handler"),
+    "WebhookFunction": ("functions/webhook/", "webhook_handler.lambda_handler"),
 }
 LAMBDA_MAX_TIMEOUT = 900
 

@@ -20,6 +20,9 @@ QUEUE = {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
 BUS = {"Fn::GetAtt": ["JobEventBus", "Arn"]}
 CUSTOMER_KEY = {"Ref": "KmsKeyArn"}
 IDEMPOTENCY = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+WEBHOOK_QUEUE = {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+WEBHOOK_DLQ = {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
+WEBHOOK_KEY = {"Ref": "WebhookSecret"}
 
 
 def objects(prefix: str) -> dict[str, str]:
@@ -40,6 +43,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
         ("sqs:ChangeMessageVisibility", QUEUE),
         ("sqs:GetQueueUrl", QUEUE),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
         ("s3:PutObject", objects("results/")),
         ("s3:PutObject", objects("jobs/")),
@@ -52,6 +56,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("s3:PutObject", objects("results/")),
         ("s3:GetObject", objects("results/")),
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
@@ -63,6 +68,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("secretsmanager:GetSecretValue", API_KEY),
         ("s3:PutObject", objects("results/")),
         ("s3:GetObject", objects("results/")),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
@@ -86,9 +92,19 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("s3:GetObjectVersion", objects("results/")),
         ("s3:ListBucket", BUCKET),
         ("sqs:SendMessage", QUEUE),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
         ("secretsmanager:GetSecretValue", API_KEY),
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
+        ("kms:Decrypt", CUSTOMER_KEY),
+        ("kms:GenerateDataKey", CUSTOMER_KEY),
+    ],
+    "WebhookFunction": [
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("secretsmanager:GetSecretValue", WEBHOOK_KEY),
+        ("sqs:ChangeMessageVisibility", WEBHOOK_QUEUE),
+        ("sqs:SendMessage", WEBHOOK_DLQ),
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
@@ -128,6 +144,7 @@ S3_WRITE_PREFIXES = {
     "CallbackFunction": {"results/"},
     "ReconcileFunction": {"results/"},
     "ApiFunction": {"faces/", "uploads/"},
+    "WebhookFunction": set(),
 }
 
 

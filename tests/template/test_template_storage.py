@@ -144,7 +144,10 @@ def test_nothing_else_listens_to_the_bucket(resources: dict[str, Any], lambda_fu
                 f"{name}.{event_name}: event type {event['Type']} could subscribe to the bucket"
             )
             if event["Type"] == "SQS":
-                assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
+                assert event["Properties"]["Queue"] in (
+                    {"Fn::GetAtt": ["SubmitQueue", "Arn"]},
+                    {"Fn::GetAtt": ["WebhookQueue", "Arn"]},
+                )
 
 
 # --------------------------------------------------------------------------- queues
