@@ -25,6 +25,12 @@ WEBHOOK_DLQ = {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}
 WEBHOOK_KEY = {"Ref": "WebhookSecret"}
 
 
+# A task token names no ARN: SendTaskSuccess/SendTaskFailure cannot be scoped to a resource.
+TASK_TOKENS = (("states:SendTaskSuccess", "*"), ("states:SendTaskFailure", "*"))
+UNSCOPABLE_ACTIONS = {action for action, _ in TASK_TOKENS}
+"""The only actions granted on Resource "*"."""
+
+
 def objects(prefix: str) -> dict[str, str]:
     return {"Fn::Sub": f"${{MediaBucket.Arn}}/{prefix}*"}
 
@@ -45,6 +51,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("sqs:GetQueueUrl", QUEUE),
         ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
+        *TASK_TOKENS,
         ("s3:PutObject", objects("results/")),
         ("s3:PutObject", objects("jobs/")),
         ("kms:Decrypt", CUSTOMER_KEY),
@@ -58,6 +65,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
         ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
+        *TASK_TOKENS,
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
@@ -70,6 +78,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("s3:GetObject", objects("results/")),
         ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
+        *TASK_TOKENS,
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
@@ -94,6 +103,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("sqs:SendMessage", QUEUE),
         ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
+        *TASK_TOKENS,
         ("secretsmanager:GetSecretValue", API_KEY),
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
         ("kms:Decrypt", CUSTOMER_KEY),
@@ -133,7 +143,9 @@ def test_only_inline_statements_no_wildcards(lambda_functions: dict[str, Any], n
         for action in as_list(statement["Action"]):
             assert "*" not in action, f"{name}: wildcard action {action!r}"
         for resource in as_list(statement["Resource"]):
-            assert resource != "*", f"{name}: Resource '*' on {statement['Action']}"
+            if resource == "*":
+                unscoped = set(as_list(statement["Action"])) - UNSCOPABLE_ACTIONS
+                assert not unscoped, f"{name}: Resource '*' on {sorted(unscoped)}"
         assert "NotAction" not in statement and "NotResource" not in statement
 
 
@@ -214,6 +226,8 @@ OPERATION_ACTIONS = {
     "delete_message": "sqs:DeleteMessage",
     "receive_message": "sqs:ReceiveMessage",
     "put_events": "events:PutEvents",
+    "send_task_success": "states:SendTaskSuccess",
+    "send_task_failure": "states:SendTaskFailure",
     "get_secret_value": "secretsmanager:GetSecretValue",
     "get_parameter": "ssm:GetParameter",
     # A presigned request is made by its holder with the signer's permissions.
