@@ -203,6 +203,7 @@ def api_service() -> JobsService:
             upload_url_seconds=config.upload_url_seconds,
             result_url_seconds=config.result_url_seconds,
             allow_private_urls=config.allow_private_result_urls,
+            allow_private_webhook_urls=config.allow_private_webhook_urls,
             version=config.swapdrop_version,
         ),
     )

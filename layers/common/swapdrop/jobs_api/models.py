@@ -278,6 +278,31 @@ class JobLinks(BaseModel):
     retry: str = Field(examples=[f"/jobs/{JOB_ID_EXAMPLE}/retry"])
 
 
+class WebhookDeliveryView(BaseModel):
+    """One webhook message's delivery, as the WebhookFunction recorded it."""
+
+    model_config = ConfigDict(title="WebhookDelivery")
+    webhookId: str = Field(description="The message's `webhook-id` header (the same on every retry).")
+    type: str = Field(examples=["completed"])
+    state: str = Field(description="pending | delivered | failed | disabled", examples=["delivered"])
+    attempts: int = Field(ge=0, examples=[3])
+    lastStatus: int | None = Field(default=None, examples=[200])
+    lastError: str | None = None
+    deliveredAt: str | None = None
+
+
+class JobWebhook(BaseModel):
+    """The job's webhook: where (without the URL's query), which events, and what became of each message."""
+
+    model_config = ConfigDict(title="JobWebhook")
+    url: str = Field(description="The webhook URL without its query string.")
+    events: list[str]
+    status: str | None = Field(
+        default=None, description="The completed message's fate: pending | delivered | failed | disabled."
+    )
+    deliveries: list[WebhookDeliveryView] = Field(default_factory=list)
+
+
 class JobView(BaseModel):
     """The public job record."""
 
@@ -301,6 +326,10 @@ class JobView(BaseModel):
     retriedBy: str | None = None
     links: JobLinks
     result: JobResult | None = None
+    webhook: JobWebhook | None = None
+    webhookStatus: str | None = Field(
+        default=None, description="The completed webhook's fate: pending | delivered | failed | disabled."
+    )
     upload: UploadForm | None = Field(
         default=None, description="Only in the answer that created an upload job: the presigned POST for the target."
     )

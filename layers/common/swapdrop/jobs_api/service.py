@@ -41,11 +41,13 @@ from swapdrop.jobs_api.models import (
     JobSummary,
     JobTarget,
     JobView,
+    JobWebhook,
     S3KeyTarget,
     Target,
     UploadForm,
     UploadTarget,
     UrlTarget,
+    WebhookDeliveryView,
 )
 from swapdrop.layout import (
     CONTENT_TYPES,
@@ -88,6 +90,8 @@ class ApiPolicy:
     result_url_seconds: int = 300
     allow_private_urls: bool = False
     version: str = "dev"
+    allow_private_webhook_urls: bool = False
+    """Loopback/private webhook receivers (AllowPrivateWebhookUrls): the local stack's tests only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +164,7 @@ class JobsService:
 
     def create(self, caller: Caller, request: JobRequest) -> Answer:
         _check_face(request.face, ["body", "face"])
+        self._check_webhook(request)
         job, form = self._new_job(
             caller, request.face, request.target, request.metadata, delivery=_delivery(request, request.taskToken)
         )
@@ -170,6 +175,7 @@ class JobsService:
 
     def create_batch(self, caller: Caller, request: BatchJobRequest) -> Answer:
         _check_face(request.face, ["body", "face"])
+        self._check_webhook(request)
         entries: list[BatchEntry] = []
         made: list[tuple[int, Job, UploadForm | None]] = []
         for index, raw in enumerate(request.targets):
@@ -269,6 +275,27 @@ class JobsService:
             return  # a name: resolved and checked by the submitter when it fetches
         if address_blocked(address, self._policy.allow_private_urls):
             raise refuse(f"the target URL's host {address} is a private, loopback or reserved address")
+
+    def _check_webhook(self, request: JobRequest | BatchJobRequest) -> None:
+        if request.webhook is not None:
+            problem = self.webhook_url_problem(request.webhook.url)
+            if problem:
+                raise invalid_request(problem, [{"loc": ["body", "webhook", "url"], "msg": problem}])
+
+    def webhook_url_problem(self, url: str) -> str | None:
+        """Why a webhook URL is refused at request time (its text, a literal address), or None; names are
+        resolved and checked again at every delivery (webhook_sender)."""
+        problem = url_problem(url, "the webhook URL")
+        if problem:
+            return problem
+        try:
+            address = ipaddress.ip_address((urlsplit(url).hostname or "").split("%")[0])
+        except ValueError:
+            return None
+        if address_blocked(address, self._policy.allow_private_webhook_urls):
+            kind = "link-local or metadata" if address.is_link_local else "private, loopback or reserved"
+            return f"the webhook URL's host {address} is a {kind} address; webhooks go to public addresses only"
+        return None
 
     def _upload_form(self, key: str, content_type: str) -> UploadForm:
         seconds = self._policy.upload_url_seconds
@@ -422,6 +449,8 @@ class JobsService:
             retriedBy=job.retriedBy,
             links=_links(job.jobId),
             result=result,
+            webhook=_webhook_view(job),
+            webhookStatus=job.webhookStatus,
             upload=upload,
         )
 
@@ -593,3 +622,27 @@ def _delivery(request: JobRequest | BatchJobRequest, task_token: str | None = No
     if task_token is not None:
         fields["taskToken"] = task_token
     return fields
+
+
+def _webhook_view(job: Job) -> JobWebhook | None:
+    if not job.webhook:
+        return None
+    deliveries = [
+        WebhookDeliveryView(
+            webhookId=message_id,
+            type=str(record.get("type", "")),
+            state=str(record.get("state", "pending")),
+            attempts=int(record.get("attempts", 0)),
+            lastStatus=int(record["lastStatus"]) if record.get("lastStatus") is not None else None,
+            lastError=record.get("lastError"),
+            deliveredAt=record.get("deliveredAt"),
+        )
+        for message_id, record in sorted((job.webhookDeliveries or {}).items())
+    ]
+    url = str(job.webhook.get("url", ""))
+    return JobWebhook(
+        url=url.split("?", 1)[0].split("#", 1)[0],
+        events=list(job.webhook.get("events") or ["completed"]),
+        status=job.webhookStatus,
+        deliveries=deliveries,
+    )
