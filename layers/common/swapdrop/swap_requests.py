@@ -24,7 +24,7 @@ from swapdrop.jobs import Job
 from swapdrop.jobs_api.caller import EVENT, Caller
 from swapdrop.jobs_api.errors import ApiError, shown
 from swapdrop.jobs_api.idempotency import IdempotentPosts
-from swapdrop.jobs_api.models import MAX_KEY_CHARS, MAX_URL_CHARS, JobRequest, UploadTarget
+from swapdrop.jobs_api.models import MAX_KEY_CHARS, MAX_URL_CHARS, JobRequest
 from swapdrop.jobs_api.service import JobsService, validation_details
 from swapdrop.layout import face_name_problem, key_problem
 from swapdrop.observability import logger, metrics
@@ -129,19 +129,17 @@ class SwapRequests:
             request = JobRequest.model_validate(detail)
         except ValidationError as error:
             problems += _details(validation_details(error.errors(include_input=False, include_url=False), ["detail"]))
-        if request is not None and isinstance(request.target, UploadTarget):
-            message = "an event cannot upload its target: name it by s3Key (in the stack's bucket) or url"
-            problems.append({"loc": ["detail", "target", "upload"], "msg": message})
-            request = None
-        if request is not None and not problems:
+        unfit = unfit_inputs(detail)
+        if unfit is None and request is not None and not problems:
             return _job_answer(self._service.create_from_event(caller, request))
+        if unfit is not None:  # nothing to make a job of: a Swap Request Rejected event
+            if not any(problem["loc"][:2] == unfit["loc"][:2] for problem in problems):
+                problems.insert(0, unfit)
+            return self._reject(envelope, key, _reason(problems), problems)
         reason = _reason(problems)
-        readable = readable_request(detail)
-        if readable is not None:
-            job = self._service.create_rejected(caller, readable, reason)
-            logger.info("swap request rejected as a job", extra={"job_id": job.jobId, "reason": reason})
-            return _job_answer(job)
-        return self._reject(envelope, key, reason, problems)
+        job = self._service.create_rejected(caller, _kept_fields(detail), reason)
+        logger.info("swap request rejected as a job", extra={"job_id": job.jobId, "reason": reason})
+        return _job_answer(job)
 
     def _reject(self, envelope: Envelope, key: str | None, reason: str, details: list[dict[str, Any]]) -> Answer:
         detail: dict[str, Any] = {
@@ -190,27 +188,36 @@ def read_envelope(body: str) -> Envelope:
     )
 
 
-def readable_request(detail: Mapping[str, Any]) -> JobRequest | None:
-    """The face and target a refused detail names, when both are fit to keep on a REJECTED job (a face
-    name the drop folder takes; a safe s3Key or a printable URL), with the other fields that are valid
-    alone (a task token is then answered, a webhook told). None: nothing to make a job of."""
+def unfit_inputs(detail: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Why the detail's face or target cannot be kept on a job, as {loc, msg}; None when both can (a face
+    name the drop folder takes; exactly one of a safe s3Key or a printable URL). Only then is a refused
+    request a REJECTED job: a job never records a key or name that is unsafe to use again (retry)."""
     face, target = detail.get("face"), detail.get("target")
-    if not isinstance(face, str) or len(face) > 128 or face_name_problem(face) is not None:
-        return None
-    if not isinstance(target, dict) or len(target) != 1:
-        return None
+    if not isinstance(face, str) or not face:
+        return {"loc": ["detail", "face"], "msg": "a face name (a string) is required"}
+    problem = face_name_problem(face) if len(face) <= 128 else "a face name is at most 128 characters"
+    if problem is not None:
+        return {"loc": ["detail", "face"], "msg": problem}
+    if isinstance(target, dict) and set(target) == {"upload"}:
+        message = "an event cannot upload its target: name it by s3Key (in the stack's bucket) or url"
+        return {"loc": ["detail", "target", "upload"], "msg": message}
+    if not isinstance(target, dict) or len(target) != 1 or next(iter(target)) not in ("s3Key", "url"):
+        return {"loc": ["detail", "target"], "msg": "a target is an object with exactly one of 's3Key' or 'url'"}
     ((kind, value),) = target.items()
-    if not isinstance(value, str) or not value:
-        return None
+    limit = MAX_KEY_CHARS if kind == "s3Key" else MAX_URL_CHARS
+    if not isinstance(value, str) or not 1 <= len(value) <= limit:
+        return {"loc": ["detail", "target", kind], "msg": f"{kind} is a string of 1 to {limit} characters"}
     if kind == "s3Key":
-        fit = len(value) <= MAX_KEY_CHARS and key_problem(value) is None
-    elif kind == "url":
-        fit = len(value) <= MAX_URL_CHARS and value.isprintable()
-    else:
-        fit = False
-    if not fit:
-        return None
-    base: dict[str, Any] = {"face": face, "target": {kind: value}}
+        problem = key_problem(value)
+    elif not value.isprintable():
+        problem = "the URL contains a control or separator character"
+    return {"loc": ["detail", "target", kind], "msg": problem} if problem else None
+
+
+def _kept_fields(detail: Mapping[str, Any]) -> JobRequest:
+    """A fit face and target with the other fields that are valid alone: a REJECTED job still answers
+    its task token and tells its webhook."""
+    base: dict[str, Any] = {"face": detail["face"], "target": dict(detail["target"])}
     kept = dict(base)
     for name in ("metadata", "webhook", "taskToken"):
         if name in detail:
@@ -265,8 +272,14 @@ def _unicode(value: Any) -> bool:
 
 
 def _excerpt(envelope: Envelope) -> str:
-    """The request as received (the detail, else the whole message), cut to MAX_REQUEST_BYTES of UTF-8."""
-    text = json.dumps(envelope.detail, ensure_ascii=False) if isinstance(envelope.detail, dict) else envelope.raw
+    """The request as received (the detail, else the whole message), cut to MAX_REQUEST_BYTES of UTF-8.
+    A message that is not an event at all is repeated as it came (a task token in it, if any, too)."""
+    if isinstance(envelope.detail, dict):
+        # A task token completes someone's workflow step: it is not repeated to everyone who reads the bus.
+        hidden = {"taskToken": "(hidden)"} if "taskToken" in envelope.detail else {}
+        text = json.dumps({**envelope.detail, **hidden}, ensure_ascii=False)
+    else:
+        text = envelope.raw
     data = text.encode("utf-8", "replace")
     if len(data) <= MAX_REQUEST_BYTES:
         return data.decode("utf-8")
