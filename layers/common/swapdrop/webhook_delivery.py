@@ -27,6 +27,8 @@ from swapdrop.webhooks import WebhookMessage, webhook_body
 RETRY_SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 24 * 3600)
 """Seconds before each retry: 1 attempt, then 7 retries, then the dead-letter queue (about 41.6 h in all)."""
 MAX_RETRY_AFTER_SECONDS = 24 * 3600
+EARLY_TOLERANCE_SECONDS = 1
+"""nextAt is stored in whole seconds (rounded up): a message back within a second of it is due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,7 @@ class WebhookDeliverer:
             self._record(message, {**record, **base, "state": "disabled", "lastError": "webhook disabled (HTTP 410)"})
             return DONE
         next_at = record.get("nextAt")
-        if next_at is not None and float(next_at) > now.timestamp():
+        if next_at is not None and float(next_at) > now.timestamp() + EARLY_TOLERANCE_SECONDS:
             return Outcome(retry_in=float(next_at) - now.timestamp())  # back early: hide it again
         body = json.dumps(webhook_body(job, message), separators=(",", ":"))
         headers = self._signer.headers(message.webhook_id, now, body)

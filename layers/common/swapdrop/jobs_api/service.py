@@ -293,7 +293,8 @@ class JobsService:
         except ValueError:
             return None
         if address_blocked(address, self._policy.allow_private_webhook_urls):
-            kind = "link-local or metadata" if address.is_link_local else "private, loopback or reserved"
+            always = address_blocked(address, allow_private=True)
+            kind = "link-local, metadata or reserved" if always else "private or loopback"
             return f"the webhook URL's host {address} is a {kind} address; webhooks go to public addresses only"
         return None
 
