@@ -39,6 +39,9 @@ class LocalStack:
     callback_token_secret_id: str
     idempotency_table: str = ""
     """Powertools idempotency records of the jobs API (IdempotencyTable)."""
+    webhook_secret_id: str = ""
+    """WebhookSecret: JSON {"current", "previous"}; receivers' keys via swapdrop.webhook_signing.receiver_keys."""
+    webhook_queue_url: str = ""
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict)
@@ -77,7 +80,7 @@ def provision(
     for name, spec in resources_of_type(template, "AWS::SecretsManager::Secret").items():
         if "Condition" in spec and not resolver.condition(spec["Condition"]):
             continue
-        value = api_key if name == "ApiKeySecret" else secrets.token_urlsafe(48)
+        value = api_key if name == "ApiKeySecret" else _generated_secret(spec.get("Properties", {}))
         arn = sm.create_secret(Name=f"{stack_name}-{name}", SecretString=value)["ARN"]
         resolver.refs[name] = arn
     for name, spec in resources_of_type(template, "AWS::S3::Bucket").items():
@@ -104,11 +107,22 @@ def provision(
         api_key_secret_id=resolver.refs.get("ApiKeySecret", ""),
         callback_token_secret_id=resolver.refs["CallbackTokenSecret"],
         idempotency_table=resolver.refs.get("IdempotencyTable", ""),
+        webhook_secret_id=resolver.refs.get("WebhookSecret", ""),
+        webhook_queue_url=resolver.refs.get("WebhookQueue", ""),
         environments=environments,
         parameters=dict(resolver.parameters),
         template=template,
         resolver=resolver,
     )
+
+
+def _generated_secret(properties: dict[str, Any]) -> str:
+    """A random value as GenerateSecretString makes it: JSON (SecretStringTemplate + GenerateStringKey) or plain."""
+    generate = properties.get("GenerateSecretString") or {}
+    value = secrets.token_urlsafe(48)
+    if "GenerateStringKey" in generate:
+        return json.dumps({**json.loads(generate.get("SecretStringTemplate", "{}")), generate["GenerateStringKey"]: value})
+    return value
 
 
 def _create_queue(sqs: Any, resolver: Resolver, name: str, properties: dict[str, Any]) -> None:
