@@ -121,7 +121,8 @@ def _generated_secret(properties: dict[str, Any]) -> str:
     generate = properties.get("GenerateSecretString") or {}
     value = secrets.token_urlsafe(48)
     if "GenerateStringKey" in generate:
-        return json.dumps({**json.loads(generate.get("SecretStringTemplate", "{}")), generate["GenerateStringKey"]: value})
+        template = json.loads(generate.get("SecretStringTemplate", "{}"))
+        return json.dumps({**template, generate["GenerateStringKey"]: value})
     return value
 
 
