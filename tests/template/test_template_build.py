@@ -305,6 +305,7 @@ def test_generated_roles_add_only_the_expected_managed_policies(transformed: dic
         "ReconcileFunctionRole": basic,
         "ApiFunctionRole": basic,
         "WebhookFunctionRole": basic | {"AWSLambdaSQSQueueExecutionRole"},
+        "RequestFunctionRole": basic | {"AWSLambdaSQSQueueExecutionRole"},
     }
     roles = {n: r for n, r in transformed["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
     assert set(roles) == set(expected), f"roles {sorted(roles)}"

@@ -31,7 +31,14 @@ KEY_PROPERTY = {
     "AWS::Logs::LogGroup": "KmsKeyId",
 }
 # They put results/ objects under SSE-KMS; ApiFunction signs uploads and sends to the encrypted queue.
-WRITERS = {"CallbackFunction", "ReconcileFunction", "SubmitFunction", "ApiFunction", "WebhookFunction"}
+WRITERS = {
+    "CallbackFunction",
+    "ReconcileFunction",
+    "SubmitFunction",
+    "ApiFunction",
+    "WebhookFunction",
+    "RequestFunction",
+}
 
 
 def resolved(template: dict[str, Any], **overrides: Any) -> dict[str, dict[str, Any]]:

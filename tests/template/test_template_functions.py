@@ -15,6 +15,7 @@ EXPECTED_FUNCTIONS = {
     "ReconcileFunction": ("functions/reconcile/", "reconcile_handler.lambda_handler"),
     "ApiFunction": ("functions/api/", "api_handler.lambda_handler"),
     "WebhookFunction": ("functions/webhook/", "webhook_handler.lambda_handler"),
+    "RequestFunction": ("functions/request/", "request_handler.lambda_handler"),
 }
 LAMBDA_MAX_TIMEOUT = 900
 

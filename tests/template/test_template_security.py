@@ -109,6 +109,21 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("kms:Decrypt", CUSTOMER_KEY),
         ("kms:GenerateDataKey", CUSTOMER_KEY),
     ],
+    "RequestFunction": [
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:GetItem", IDEMPOTENCY),
+        ("dynamodb:PutItem", IDEMPOTENCY),
+        ("dynamodb:UpdateItem", IDEMPOTENCY),
+        ("dynamodb:DeleteItem", IDEMPOTENCY),
+        ("s3:GetObject", objects("")),  # HeadObject of a target.s3Key
+        ("sqs:SendMessage", QUEUE),
+        ("sqs:SendMessage", WEBHOOK_QUEUE),  # a REJECTED job's completed webhook
+        ("events:PutEvents", BUS),  # Swap Request Rejected; a REJECTED job's Swap Job Finished
+        *TASK_TOKENS,  # a REJECTED job's task token
+        ("kms:Decrypt", CUSTOMER_KEY),
+        ("kms:GenerateDataKey", CUSTOMER_KEY),
+    ],
     "WebhookFunction": [
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
@@ -157,6 +172,7 @@ S3_WRITE_PREFIXES = {
     "ReconcileFunction": {"results/"},
     "ApiFunction": {"faces/", "uploads/"},
     "WebhookFunction": set(),
+    "RequestFunction": set(),
 }
 
 

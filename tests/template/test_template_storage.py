@@ -133,7 +133,12 @@ def test_bucket_waits_for_the_queue_policy(resources: dict[str, Any]) -> None:
 def test_nothing_else_listens_to_the_bucket(resources: dict[str, Any], lambda_functions: dict) -> None:
     for name, resource in resources.items():
         props = resource.get("Properties", {})
-        assert resource["Type"] not in ("AWS::Events::Rule", "AWS::SNS::Topic", "AWS::Pipes::Pipe"), (
+        if resource["Type"] == "AWS::Events::Rule":
+            # S3 sends EventBridge notifications to the default bus only, never as "Swap Requested".
+            assert props.get("EventBusName") == {"Ref": "JobEventBus"}, f"{name}: a rule on another bus"
+            assert props["EventPattern"].get("detail-type") == ["Swap Requested"], f"{name}: {props['EventPattern']}"
+            continue
+        assert resource["Type"] not in ("AWS::SNS::Topic", "AWS::Pipes::Pipe"), (
             f"{name}: no rule, topic or pipe may subscribe to bucket events"
         )
         if resource["Type"] == "AWS::Lambda::Permission":
@@ -147,6 +152,7 @@ def test_nothing_else_listens_to_the_bucket(resources: dict[str, Any], lambda_fu
                 assert event["Properties"]["Queue"] in (
                     {"Fn::GetAtt": ["SubmitQueue", "Arn"]},
                     {"Fn::GetAtt": ["WebhookQueue", "Arn"]},
+                    {"Fn::GetAtt": ["SwapRequestQueue", "Arn"]},
                 )
 
 
