@@ -176,6 +176,7 @@ class RunningStack:
                 function_timeout=specs["SubmitFunction"].timeout,
             )
             self._spawn(f"sqs-poller-{index}", self._poll_forever, source)
+        self._poll_webhooks(specs)
         if options.reconcile_interval > 0:
             self._spawn("reconciler", self._reconcile_forever)
         log.info("local stack up: %s", json.dumps(redacted(self.info())))
@@ -222,6 +223,7 @@ class RunningStack:
             "upstream_url": self.stack.parameters["UpstreamBaseUrl"],
             "event_bus": self.stack.event_bus,
             "api_key_secret_id": self.stack.api_key_secret_id,
+            "webhook_secret_id": self.stack.webhook_secret_id,
             "api_url": self.api.url,
             "jwt_api_url": self.jwt_api.url,
             "api_credentials": self.api_credentials.info(),
@@ -288,6 +290,23 @@ class RunningStack:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _poll_webhooks(self, specs: dict[str, FunctionSpec]) -> None:
+        """WebhookQueue → WebhookFunction, with the template's batch size (one poller: the local load is small)."""
+        spec = specs.get("WebhookFunction")
+        if spec is None or not self.stack or not self.stack.webhook_queue_url:
+            return
+        sqs_events = [e for e in spec.events.values() if e["Type"] == "SQS"]
+        batch_size = int(sqs_events[0]["Properties"].get("BatchSize", 5)) if sqs_events else 5
+        source = SqsEventSource(
+            local_client("sqs", self.options.region, self.stack.endpoint_url),
+            self.stack.webhook_queue_url,
+            self._lambda("WebhookFunction", wait=spec.timeout),
+            "WebhookFunction",
+            batch_size=batch_size,
+            function_timeout=spec.timeout,
+        )
+        self._spawn("webhook-poller", self._poll_forever, source)
 
     def _poll_forever(self, source: SqsEventSource) -> None:
         while not self._stop.is_set():
