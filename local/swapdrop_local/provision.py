@@ -77,6 +77,8 @@ def provision(
         bus = resolver.resolve(spec["Properties"]["Name"])
         arn = events.create_event_bus(Name=bus)["EventBusArn"]
         resolver.refs[name], resolver.attributes[(name, "Arn")], resolver.attributes[(name, "Name")] = bus, arn, bus
+    for name, spec in resources_of_type(template, "AWS::Events::Rule").items():
+        _create_rule(events, resolver, name, resolver.resolve(spec["Properties"]))
     for name, spec in resources_of_type(template, "AWS::SecretsManager::Secret").items():
         if "Condition" in spec and not resolver.condition(spec["Condition"]):
             continue
@@ -138,6 +140,27 @@ def _create_queue(sqs: Any, resolver: Resolver, name: str, properties: dict[str,
     resolver.refs[name] = url
     resolver.attributes[(name, "Arn")] = f"arn:aws:sqs:{resolver.region}:{LOCAL_ACCOUNT}:{queue_name}"
     resolver.attributes[(name, "QueueName")] = queue_name
+
+
+def _create_rule(events: Any, resolver: Resolver, name: str, properties: dict[str, Any]) -> None:
+    """A rule on a bus with its targets (moto's EventBridge delivers to SQS targets, `anything-but` included)."""
+    rule_name = f"{resolver.stack_name}-{name}"
+    bus = properties.get("EventBusName", "default")
+    arn = events.put_rule(
+        Name=rule_name,
+        EventBusName=bus,
+        EventPattern=json.dumps(properties["EventPattern"]),
+        State=properties.get("State", "ENABLED"),
+        **({"Description": properties["Description"]} if "Description" in properties else {}),
+    )["RuleArn"]
+    targets = [
+        {"Id": target["Id"], "Arn": target["Arn"]}  # AWS's retry and dead-letter settings do not apply locally
+        for target in properties.get("Targets", [])
+    ]
+    if targets:
+        events.put_targets(Rule=rule_name, EventBusName=bus, Targets=targets)
+    resolver.refs[name] = f"{bus}|{rule_name}"  # what CloudFormation's Ref of a rule on a custom bus answers
+    resolver.attributes[(name, "Arn")] = arn
 
 
 def _create_table(ddb: Any, resolver: Resolver, name: str, properties: dict[str, Any]) -> None:

@@ -176,6 +176,7 @@ class RunningStack:
                 function_timeout=specs["SubmitFunction"].timeout,
             )
             self._spawn(f"sqs-poller-{index}", self._poll_forever, source)
+        self._poll_swap_requests(specs, endpoint)
         self._poll_webhooks(specs)
         if options.reconcile_interval > 0:
             self._spawn("reconciler", self._reconcile_forever)
@@ -307,6 +308,31 @@ class RunningStack:
             function_timeout=spec.timeout,
         )
         self._spawn("webhook-poller", self._poll_forever, source)
+
+    def _poll_swap_requests(self, specs: dict[str, FunctionSpec], endpoint: str) -> None:
+        """SwapRequestQueue (fed by SwapRequestRule on the local bus) into RequestFunction, as Lambda's
+        SQS event source does: the template's batch size, as many pollers as the function has workers."""
+        assert self.stack is not None and self.stack.resolver is not None
+        queue_url = self.stack.resolver.refs.get("SwapRequestQueue")
+        spec = specs.get("RequestFunction")
+        if not queue_url or spec is None:
+            return
+        (props,) = [e["Properties"] for e in spec.events.values() if e["Type"] == "SQS"]
+        sqs = local_client("sqs", self.options.region, endpoint)
+        if self.options.visibility_timeout is not None:
+            sqs.set_queue_attributes(
+                QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(self.options.visibility_timeout)}
+            )
+        for index in range(self._workers_for(spec)):
+            source = SqsEventSource(
+                local_client("sqs", self.options.region, endpoint),
+                queue_url,
+                self._lambda("RequestFunction", wait=spec.timeout),
+                "RequestFunction",
+                batch_size=int(props.get("BatchSize", 10)),
+                function_timeout=spec.timeout,
+            )
+            self._spawn(f"request-poller-{index}", self._poll_forever, source)
 
     def _poll_forever(self, source: SqsEventSource) -> None:
         while not self._stop.is_set():
