@@ -219,6 +219,14 @@ def test_a_rejected_job_keeps_the_fields_that_were_valid_so_the_workflow_is_told
     assert job.failReason.startswith("detail.metadata.k")
 
 
+def test_a_webhook_to_a_private_address_is_a_rejected_job_that_never_calls_it(api: Api, requests: SwapRequests) -> None:
+    requests.handle(event(request(webhook={"url": "http://10.0.0.7/hook"}, taskToken=TOKEN)))
+    (job,) = jobs(api)
+    assert job.status is JobStatus.REJECTED and "10.0.0.7" in (job.failReason or "")
+    assert job.webhook is None and WEBHOOK not in job.deliveries and job.taskToken == TOKEN
+    assert api.sender.sent == []
+
+
 # --- invalid requests: a Swap Request Rejected event otherwise ---------------------------------
 
 

@@ -339,6 +339,7 @@ class JobsService:
             raise ValueError("an event's target is s3Key or url: refuse upload targets before")
         try:
             _check_face(request.face, ["detail", "face"])
+            self._check_webhook(request)
             delivery = _delivery(request, request.taskToken)
             job, _ = self._new_job(
                 caller, request.face, request.target, request.metadata, ["detail", "target"], delivery, "event"
@@ -360,6 +361,8 @@ class JobsService:
             raise ValueError("an event's target is s3Key or url: refuse upload targets before")
         now, job_id = self._clock(), self._new_id()
         face = request.face if face_name_problem(request.face) is None else None
+        if request.webhook is not None and self.webhook_url_problem(request.webhook.url) is not None:
+            request = request.model_copy(update={"webhook": None})  # never told to a refused address
         job = Job(
             jobId=job_id,
             status=JobStatus.PENDING,
