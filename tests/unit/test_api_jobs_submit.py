@@ -25,8 +25,8 @@ from swapdrop.layout import api_result_base, input_key, upload_key
 from swapdrop.observability import logger, metrics
 from swapdrop.result_download import DownloadedImage, DownloadRefused, ResultDownloader
 from swapdrop.submission import Outcome, Submitter, Upload
-from swapdrop.target_fetch import shown_url
 from swapdrop.upstream import Accepted, Retryable, SwapImage, UpstreamError
+from swapdrop.url_rules import shown_url
 
 from .builders import BUCKET, CALLBACK_BASE, CALLBACK_SECRET, TASK_ID, snap
 from .conftest import World

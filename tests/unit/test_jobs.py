@@ -214,3 +214,18 @@ def test_history_is_bounded_and_kept_in_the_item() -> None:
         "via": "reconciler",
     }
     assert Job.from_item(decision.job.to_item()).history == decision.job.history
+
+
+def test_public_view_never_carries_a_urls_query_userinfo_or_fragment() -> None:
+    """The view goes to EventBridge consumers and webhook receivers: a webhook's token or a presigned
+    target's signature must not travel with it."""
+    job = dataclasses.replace(
+        FULL,
+        targetUrl="https://user:pw@cdn.example/t.jpg?X-Amz-Signature=abc#frag",
+        webhook={"url": "https://hooks.example/in?token=s3cr3t", "events": ["completed"]},
+    )
+    view = job.public_view()
+    assert view["targetUrl"] == "https://cdn.example/t.jpg"
+    assert view["webhook"] == {"url": "https://hooks.example/in", "events": ["completed"]}
+    assert "s3cr3t" not in str(view) and "X-Amz-Signature" not in str(view)
+    assert job.to_item()["webhook"]["url"].endswith("token=s3cr3t"), "the record keeps what delivery needs"

@@ -16,8 +16,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.jobs import WEBHOOK, JobStatus, webhook_message_id
+from swapdrop.url_rules import shown_url
 from swapdrop.webhook_delivery import RETRY_SCHEDULE, WebhookDeliverer
-from swapdrop.webhook_sender import SendResult, WebhookSender, retry_after, shown_url
+from swapdrop.webhook_sender import SendResult, WebhookSender, retry_after
 from swapdrop.webhook_signing import WebhookSigner, receiver_keys
 from swapdrop.webhooks import WebhookHandOver, WebhookMessage, webhook_body
 

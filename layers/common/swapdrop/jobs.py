@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from swapdrop.url_rules import shown_url
+
 
 class JobStatus(StrEnum):
     AWAITING_UPLOAD = "AWAITING_UPLOAD"
@@ -366,6 +368,12 @@ class Job:
         hidden |= {"webhookOutbox", "webhookDeliveries"}
         hidden |= DERIVED_INDEX_KEYS | set(self.extra)
         view = {k: v for k, v in self.to_item().items() if k not in hidden}
+        # URLs travel on to event consumers and webhook receivers: never their query (a token, a
+        # presigned signature), userinfo or fragment.
+        if self.webhook and isinstance(self.webhook.get("url"), str):
+            view["webhook"] = {**self.webhook, "url": shown_url(self.webhook["url"])}
+        if self.targetUrl:
+            view["targetUrl"] = shown_url(self.targetUrl)
         if self.webhookStatus is not None:
             view["webhookStatus"] = self.webhookStatus
         return view

@@ -56,9 +56,10 @@ from swapdrop.layout import (
 from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
 from swapdrop.observability import logger, metrics
 from swapdrop.snapshots import SnapshotApplier
-from swapdrop.target_fetch import TargetFetchRefused, fetch_target, shown_url
+from swapdrop.target_fetch import TargetFetchRefused, fetch_target
 from swapdrop.task_recovery import TaskFinder, find_task_of
 from swapdrop.upstream import Accepted, Rejected, Retryable, SubmitOutcome, SwapImage, SwapRequest
+from swapdrop.url_rules import shown_url
 
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900

@@ -9,31 +9,14 @@ fragment (they may carry a signature or a token) and without any user:password p
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from swapdrop.finishing import ResultSource
 from swapdrop.layout import printable
 from swapdrop.result_download import DownloadedImage, DownloadRefused
-
-MAX_SHOWN_URL_CHARS = 200
+from swapdrop.url_rules import shown_url
 
 
 class TargetFetchRefused(Exception):
     """Why the target URL could not be fetched, for the job's failReason."""
-
-
-def shown_url(url: str) -> str:
-    """scheme://host[:port]/path of `url`, safe for a log line or a person: no query, fragment or userinfo."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "(a malformed URL)"
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    shown = printable(f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}{parts.path}")
-    return shown if len(shown) <= MAX_SHOWN_URL_CHARS else f"{shown[:MAX_SHOWN_URL_CHARS]}…"
 
 
 def fetch_target(source: ResultSource, url: str) -> DownloadedImage:

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from swapdrop.layout import printable
 
+MAX_SHOWN_URL_CHARS = 200
+
 _ALWAYS_BLOCKED = (
     ipaddress.ip_network("169.254.0.0/16"),  # link-local, incl. the EC2/Lambda metadata endpoints
     ipaddress.ip_network("fe80::/10"),
@@ -48,3 +50,17 @@ def address_blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allo
     if not allow_private:
         blocked = blocked or address.is_private or address.is_loopback
     return blocked
+
+
+def shown_url(url: str) -> str:
+    """scheme://host[:port]/path of `url`, safe for a log line or a person: no query, fragment or userinfo."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(a malformed URL)"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    shown = printable(f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}{parts.path}")
+    return shown if len(shown) <= MAX_SHOWN_URL_CHARS else f"{shown[:MAX_SHOWN_URL_CHARS]}…"

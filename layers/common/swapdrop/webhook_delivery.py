@@ -20,7 +20,8 @@ from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
 from swapdrop.jobs import iso, utc_now
 from swapdrop.observability import logger, metrics
-from swapdrop.webhook_sender import SendResult, WebhookSender, shown_url
+from swapdrop.url_rules import shown_url
+from swapdrop.webhook_sender import SendResult, WebhookSender
 from swapdrop.webhook_signing import WebhookSigner
 from swapdrop.webhooks import WebhookMessage, webhook_body
 

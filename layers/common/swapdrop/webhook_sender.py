@@ -62,15 +62,6 @@ class SendResult:
         return self.status is not None and 200 <= self.status < 300
 
 
-def shown_url(url: str) -> str:
-    """The URL for logs and records: scheme, host, port and path; never the query (it may hold a token)."""
-    try:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"[:300]
-    except ValueError:
-        return "(malformed URL)"
-
-
 class WebhookSender:
     def __init__(
         self,
