@@ -64,6 +64,10 @@ lint: tools scan-tools venv ## cfn-lint, sam validate --lint, checkov, ruff
 openapi: venv ## regenerate api/openapi.yaml from the API's resolvers (a unit test fails when it drifts)
 	$(PY) scripts/generate_openapi.py
 
+.PHONY: schemas
+schemas: venv ## regenerate events/schemas/*.json (JSON Schema 2020-12; a unit test fails when they drift)
+	$(PY) scripts/generate_event_schemas.py
+
 unit: venv ## unit tests only (fakes, no sockets)
 	$(PY) -m pytest tests/unit -q
 
