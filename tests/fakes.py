@@ -588,6 +588,94 @@ def read_body(body: Any) -> tuple[bytes, str]:
     return b"".join(body), "iterable"
 
 
+@dataclass
+class PinnedRequest:
+    """One GET made through FakePools: where it connected (address) and what it asked for."""
+
+    scheme: str
+    address: str
+    port: int
+    host: str
+    method: str
+    target: str
+    headers: dict[str, str]
+    timeout: Any
+    """(connect, read) seconds."""
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.headers.get('Host', self.host)}{self.target}"
+
+
+class FakePinnedResponse:
+    """The part of a urllib3 response the result downloader uses, reading from a TrackingStream."""
+
+    def __init__(self, reply: Reply, stream: io.IOBase | None = None) -> None:
+        self.status = reply.status
+        self.headers = CaseInsensitiveDict(reply.headers)
+        self.stream = stream if stream is not None else TrackingStream(reply.body)
+        self.closed = False
+
+    def read1(self, amount: int, decode_content: bool = True) -> bytes:
+        return self.stream.read(amount)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+PinnedResponder = Callable[[PinnedRequest], "Reply | BaseException | FakePinnedResponse"]
+
+
+class FakePools:
+    """A pinned_http.PoolFactory that never touches the network: records which address each
+    request was sent to and answers with scripted replies (like RecordingAdapter, for urllib3)."""
+
+    def __init__(self, replies: Iterable[Reply | BaseException] | PinnedResponder) -> None:
+        if callable(replies):
+            self._responder: PinnedResponder = replies
+        else:
+            queue = list(replies)
+
+            def scripted(_: PinnedRequest) -> Reply | BaseException:
+                if not queue:
+                    raise AssertionError("more HTTP requests than scripted replies")
+                return queue.pop(0)
+
+            self._responder = scripted
+        self.requests: list[PinnedRequest] = []
+        self.responses: list[FakePinnedResponse] = []
+        self.opened = 0
+        self.closed = 0
+
+    @property
+    def streams(self) -> list[Any]:
+        return [response.stream for response in self.responses]
+
+    def __call__(self, scheme: str, address: str, port: int, host: str, timeout: float) -> Any:
+        self.opened += 1
+        pools = self
+
+        class Pool:
+            def urlopen(self, method: str, url: str, **kwargs: Any) -> FakePinnedResponse:
+                limit = kwargs.get("timeout")
+                request = PinnedRequest(
+                    scheme, address, port, host, method, url, dict(kwargs.get("headers") or {}),
+                    (limit.connect_timeout, limit.read_timeout) if limit is not None else None,
+                )  # fmt: skip
+                pools.requests.append(request)
+                answer = pools._responder(request)
+                if isinstance(answer, BaseException):
+                    raise answer
+                response = answer if isinstance(answer, FakePinnedResponse) else FakePinnedResponse(answer)
+                pools.responses.append(response)
+                return response
+
+            def close(self) -> None:
+                pools.closed += 1
+
+        return Pool()
+
+
 def session_with(adapter: RecordingAdapter) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the machine running the tests

@@ -25,6 +25,7 @@ from swapdrop.result_download import DownloadRefused, ResultDownloader
 class Server:
     port: int
     sent: list[int] = field(default_factory=list)
+    requests: list[bytes] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -53,6 +54,7 @@ def serve(handler) -> Iterator[Server]:  # type: ignore[no-untyped-def]
                     if not chunk:
                         break
                     request += chunk
+                server.requests.append(request)
                 with contextlib.suppress(OSError):  # the client hung up: that is the point
                     handler(conn, server, stop)
 
@@ -114,3 +116,22 @@ def test_a_chunked_result_arrives_whole_through_the_same_reads(chunked: Server) 
     result = downloader.download(chunked.url)
     assert result.data == png_bytes()
     assert result.extension == "png"
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_name_kept(chunked: Server) -> None:
+    """A name that answers loopback to the check and the metadata endpoint afterwards: the one
+    lookup is the one connected to (a second lookup would have gone to 169.254.169.254)."""
+    answers = [["127.0.0.1"], ["169.254.169.254"]]
+    lookups: list[str] = []
+
+    def rebinding(host: str) -> list[str]:
+        lookups.append(host)
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    downloader = ResultDownloader(max_bytes=2_000_000, allow_private=True, resolver=rebinding, budget_seconds=10.0)
+    result = downloader.download(f"http://result.test:{chunked.port}/result.png?sig=1")
+    assert result.data == png_bytes()
+    assert lookups == ["result.test"]
+    (request,) = chunked.requests
+    assert request.startswith(b"GET /result.png?sig=1 HTTP/1.1\r\n")
+    assert f"\r\nHost: result.test:{chunked.port}\r\n".encode() in request

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fakes import RecordingAdapter, Reply, session_with
+from fakes import FakePools, Reply
 from swapdrop import state_machine as sm
 from swapdrop.callback_token import token_for
 from swapdrop.job_updates import update_job
@@ -396,9 +396,9 @@ def test_a_url_that_cannot_be_fetched_rejects_the_job_naming_the_url_safely(
 
 
 def test_the_real_downloader_refuses_a_private_address_without_a_connection(api: World) -> None:
-    adapter = RecordingAdapter([])
+    adapter = FakePools([])
     downloader = ResultDownloader(
-        max_bytes=api.policy.max_image_bytes, resolver=lambda host: ["169.254.169.254"], session=session_with(adapter)
+        max_bytes=api.policy.max_image_bytes, resolver=lambda host: ["169.254.169.254"], pools=adapter
     )
     url_job(api, "http://metadata.example/latest/meta-data/iam?x=1")
     result = submitter(api, downloader).submit_job(JOB_ID, LEASE)
@@ -412,9 +412,9 @@ def test_the_real_downloader_refuses_a_private_address_without_a_connection(api:
 
 def test_the_real_downloader_caps_a_url_target_at_max_image_bytes(api: World, images: SimpleNamespace) -> None:
     big = images.png + b"\x00" * api.policy.max_image_bytes
-    adapter = RecordingAdapter([Reply(200, big, {"Content-Type": "image/png"})])
+    adapter = FakePools([Reply(200, big, {"Content-Type": "image/png"})])
     downloader = ResultDownloader(
-        max_bytes=api.policy.max_image_bytes, resolver=lambda host: ["93.184.215.14"], session=session_with(adapter)
+        max_bytes=api.policy.max_image_bytes, resolver=lambda host: ["93.184.215.14"], pools=adapter
     )
     url_job(api)
     result = submitter(api, downloader).submit_job(JOB_ID, LEASE)
@@ -423,9 +423,9 @@ def test_the_real_downloader_caps_a_url_target_at_max_image_bytes(api: World, im
 
 
 def test_the_real_downloader_fetches_a_url_target(api: World, images: SimpleNamespace) -> None:
-    adapter = RecordingAdapter([Reply(200, images.webp, {"Content-Type": "image/webp"})])
+    adapter = FakePools([Reply(200, images.webp, {"Content-Type": "image/webp"})])
     downloader = ResultDownloader(
-        max_bytes=api.policy.max_image_bytes, resolver=lambda host: ["93.184.215.14"], session=session_with(adapter)
+        max_bytes=api.policy.max_image_bytes, resolver=lambda host: ["93.184.215.14"], pools=adapter
     )
     url_job(api)
     api.gateway.script(Accepted(TASK_ID, None, 1, ""))

@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from fakes import RecordingAdapter, session_with
+from fakes import FakePools
 from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.jobs import Job, JobStatus, iso
@@ -244,10 +244,8 @@ def test_an_unfetchable_result_url_does_not_wedge_the_reconciler(world: World) -
     """A SUCCESS snapshot can carry any imageUrl. A malformed one must be recorded as a failed
     copy (and given up after MAX_RESULT_COPY_ATTEMPTS), not crash every run: the broken job is
     the oldest in the index, so a crash on it starves every job behind it, forever."""
-    adapter = RecordingAdapter([])
-    downloader = ResultDownloader(
-        max_bytes=10_000, session=session_with(adapter), resolver=lambda host: ["93.184.215.14"]
-    )
+    adapter = FakePools([])
+    downloader = ResultDownloader(max_bytes=10_000, pools=adapter, resolver=lambda host: ["93.184.215.14"])
     finisher = JobFinisher(world.jobs, world.media, downloader, world.events, clock=world.clock)
     reconciler = Reconciler(
         jobs=world.jobs,

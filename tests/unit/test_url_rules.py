@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from swapdrop.url_rules import address_blocked, url_problem
+from swapdrop.url_rules import UrlRefused, address_blocked, checked_address, url_problem
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,57 @@ def test_private_and_loopback_addresses_only_where_allowed(address: str) -> None
 
 def test_public_addresses_pass() -> None:
     assert not address_blocked(ipaddress.ip_address("93.184.216.34"), allow_private=False)
+
+
+# --- checked_address: resolve once, check every address, connect to the first -----------------------
+
+
+def test_checked_address_resolves_once_and_returns_the_first_checked_address() -> None:
+    calls: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        calls.append(host)
+        return ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]
+
+    assert checked_address("https://Img.Example:8443/a.png", "the result", resolve, False) == (
+        "93.184.215.14",
+        "img.example",
+    )
+    assert calls == ["img.example"]
+
+
+@pytest.mark.parametrize(
+    ("url", "answer", "message"),
+    [
+        ("ftp://x.example/a", ["93.184.215.14"], "the webhook URL's scheme 'ftp' is not http or https"),
+        ("https://x.example/a", [], "the webhook host 'x.example' does not resolve"),
+        ("https://x.example/a", OSError("no such name"), "the webhook host 'x.example' does not resolve"),
+        ("https://x.example/a", UnicodeError("label too long"), "the webhook host 'x.example' does not resolve"),
+        (
+            "https://x.example/a",
+            ["93.184.215.14", "169.254.169.254"],
+            "the webhook host 'x.example' resolves to a disallowed address (169.254.169.254)",
+        ),
+        (
+            "https://x.example/a",
+            ["10.0.0.1"],
+            "the webhook host 'x.example' resolves to a disallowed address (10.0.0.1)",
+        ),
+    ],
+)
+def test_checked_address_refuses_with_the_reason(url: str, answer: list[str] | Exception, message: str) -> None:
+    def resolve(host: str) -> list[str]:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with pytest.raises(UrlRefused) as refused:
+        checked_address(url, "the webhook", resolve, False)
+    assert str(refused.value) == message
+    assert isinstance(refused.value, ValueError)
+
+
+def test_checked_address_admits_private_addresses_only_where_allowed() -> None:
+    assert checked_address("http://emulator.local:9/", "the result", lambda host: ["127.0.0.1"], True)[0] == "127.0.0.1"
+    with pytest.raises(UrlRefused):
+        checked_address("http://emulator.local:9/", "the result", lambda host: ["127.0.0.1"], False)

@@ -9,22 +9,27 @@ It also gets a total time budget (connect, redirects and every read together), w
 CallbackFunction's 30 s: a per-read timeout alone lets a server that drips one byte every
 few seconds hold the callback for as long as it likes. Over budget the copy fails with a
 reason, and the reconciler retries it.
+
+Every hop (the URL and each redirect) is resolved once by url_rules.checked_address and fetched
+from the address that was checked (pinned_http, shared with the webhook sender), so a name that
+answers a public address to the check and the metadata endpoint to the connection (DNS
+rebinding) gets nowhere. urllib3 directly, not requests: requests would resolve the name again.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
 import urllib3
 
 from swapdrop.image_check import InvalidImage, inspect_image
-from swapdrop.url_rules import address_blocked, url_problem
+from swapdrop.pinned_http import PoolFactory, pinned_pool
+from swapdrop.url_rules import Resolver, UrlRefused, checked_address, resolve_host
 
 MAX_REDIRECTS = 3
 DEFAULT_BUDGET_SECONDS = 20.0
@@ -34,8 +39,7 @@ few seconds (the emulator after 10), so a slow result is left to the reconciler,
 with the whole DEFAULT_BUDGET_SECONDS."""
 _READ_SIZE = 64 * 1024
 _SLACK = 0.05  # a socket timeout set to the time left may wake a hair before the deadline
-
-Resolver = Callable[[str], list[str]]
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class DownloadRefused(Exception):
@@ -49,17 +53,13 @@ class DownloadedImage:
     mime_type: str
 
 
-def resolve_host(host: str) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
-
-
 class ResultDownloader:
     def __init__(
         self,
         max_bytes: int,
         allow_private: bool = False,
         timeout_seconds: float = 15.0,
-        session: requests.Session | None = None,
+        pools: PoolFactory = pinned_pool,
         resolver: Resolver = resolve_host,
         budget_seconds: float = DEFAULT_BUDGET_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -68,7 +68,7 @@ class ResultDownloader:
         self._allow_private = allow_private
         self._connect_timeout = min(5.0, timeout_seconds)
         self._read_timeout = timeout_seconds
-        self._session = session or requests.Session()
+        self._pools = pools
         self._resolve = resolver
         self._budget = budget_seconds
         self._clock = clock
@@ -76,25 +76,17 @@ class ResultDownloader:
     def download(self, url: str) -> DownloadedImage:
         deadline = self._clock() + self._budget
         for _ in range(MAX_REDIRECTS + 1):
-            self.check_url(url)
-            remaining = self._remaining(deadline)
-            timeout = (min(self._connect_timeout, remaining), min(self._read_timeout, remaining))
-            try:
-                response = self._session.get(url, stream=True, timeout=timeout, allow_redirects=False)
-            except requests.RequestException as error:
-                self._remaining(deadline, _SLACK)  # a timeout that ran into the deadline says so
-                raise DownloadRefused(f"could not fetch the result image ({type(error).__name__})") from None
-            except ValueError:  # requests parses a redirect's Location eagerly, even unfollowed
-                raise DownloadRefused("the result URL redirected to a malformed location") from None
-            with response:
-                if response.is_redirect:
+            address, host = self.check_url(url)
+            with self._get(url, address, host, deadline) as response:
+                location = response.headers.get("Location") if response.status in _REDIRECTS else None
+                if location is not None:
                     try:
-                        url = urljoin(url, response.headers.get("Location", ""))
+                        url = urljoin(url, location)
                     except ValueError:
                         raise DownloadRefused("the result URL redirected to a malformed location") from None
                     continue
-                if response.status_code != 200:
-                    raise DownloadRefused(f"the result URL answered HTTP {response.status_code}")
+                if response.status != 200:
+                    raise DownloadRefused(f"the result URL answered HTTP {response.status}")
                 data = self._read_capped(response, deadline)
             try:
                 info = inspect_image(data, "the result")
@@ -103,18 +95,49 @@ class ResultDownloader:
             return DownloadedImage(data=data, extension=info.extension, mime_type=info.mime_type)
         raise DownloadRefused(f"the result URL redirected more than {MAX_REDIRECTS} times")
 
-    def _read_capped(self, response: requests.Response, deadline: float) -> bytes:
+    @contextlib.contextmanager
+    def _get(self, url: str, address: str, host: str, deadline: float) -> Any:
+        """GET `url` from `address` (the checked one) with what is left of the budget; the answer
+        unread, its connection and pool closed afterwards."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        remaining = self._remaining(deadline)
+        timeout = urllib3.Timeout(
+            connect=min(self._connect_timeout, remaining), read=min(self._read_timeout, remaining)
+        )
+        headers = {"Host": parts.netloc, "User-Agent": "Swapdrop", "Accept": "image/*"}
+        with contextlib.ExitStack() as cleanup:
+            try:
+                pool = self._pools(parts.scheme, address, port, host, remaining)
+                cleanup.callback(pool.close)
+                response = pool.urlopen(
+                    "GET",
+                    target,
+                    headers=headers,
+                    timeout=timeout,
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
+                )
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                self._remaining(deadline, _SLACK)  # a timeout that ran into the deadline says so
+                raise DownloadRefused(f"could not fetch the result image ({type(error).__name__})") from None
+            cleanup.callback(response.close)
+            yield response
+
+    def _read_capped(self, response: Any, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self._max_bytes:
             raise DownloadRefused(f"the result image is {declared} bytes, over the {self._max_bytes}-byte limit")
         chunks, total = [], 0
         try:
-            while chunk := _read_some(response.raw, min(self._read_timeout, self._remaining(deadline))):
+            while chunk := _read_some(response, min(self._read_timeout, self._remaining(deadline))):
                 total += len(chunk)
                 if total > self._max_bytes:
                     raise DownloadRefused(f"the result image is over the {self._max_bytes}-byte limit")
                 chunks.append(chunk)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        except (urllib3.exceptions.HTTPError, OSError) as error:
             self._remaining(deadline, _SLACK)
             raise DownloadRefused(f"the result download broke off ({type(error).__name__})") from None
         return b"".join(chunks)
@@ -128,33 +151,22 @@ class ResultDownloader:
             )
         return remaining
 
-    def check_url(self, url: str) -> None:
-        problem = url_problem(url, "the result URL")
-        if problem:
-            raise DownloadRefused(problem)
-        host = urlsplit(url).hostname or ""
+    def check_url(self, url: str) -> tuple[str, str]:
+        """(the address to connect to, the host): resolved once, every address checked."""
         try:
-            addresses = self._resolve(host)
-        except (OSError, UnicodeError):
-            raise DownloadRefused(f"the result host '{host[:80]}' does not resolve") from None
-        for address in addresses:
-            self._check_address(host, ipaddress.ip_address(address.split("%")[0]))
-
-    def _check_address(self, host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-        if address_blocked(address, self._allow_private):
-            raise DownloadRefused(f"the result host '{host}' resolves to a disallowed address ({address})")
+            return checked_address(url, "the result", self._resolve, self._allow_private)
+        except UrlRefused as refused:
+            raise DownloadRefused(str(refused)) from None
 
 
-def _read_some(raw: object, timeout: float) -> bytes:
+def _read_some(response: Any, timeout: float) -> bytes:
     """What has arrived, up to 64 KiB, waiting at most `timeout` for it.
 
     urllib3's read() waits to fill the whole buffer, so a drip never returns and the
     budget would never be checked; read1() returns what one receive got. The socket's
     timeout is narrowed to what is left of the budget before each receive.
     """
-    if isinstance(raw, urllib3.BaseHTTPResponse):
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
-        if sock is not None:
-            sock.settimeout(timeout)
-        return raw.read1(_READ_SIZE, decode_content=True)
-    return raw.read(_READ_SIZE)  # type: ignore[attr-defined]  # test streams
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(timeout)
+    return response.read1(_READ_SIZE, decode_content=True)

@@ -2,11 +2,15 @@
 
 The text of a URL is judged first (scheme, credentials, host); its addresses are judged after
 resolving, so a name that points at the metadata endpoint or a private network is refused too.
+checked_address resolves once and returns the address to connect to (pinned_http), so the
+connection goes where the check looked (no DNS rebinding).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from swapdrop.layout import printable
@@ -20,6 +24,41 @@ _ALWAYS_BLOCKED = (
     ipaddress.ip_network("100.64.0.0/10"),
     ipaddress.ip_network("0.0.0.0/8"),
 )
+
+
+Resolver = Callable[[str], list[str]]
+
+
+class UrlRefused(ValueError):
+    """Why a URL is not one we fetch, for a person."""
+
+
+def resolve_host(host: str) -> list[str]:
+    """The host's addresses, once each, in getaddrinfo's order (the system's preference, e.g. IPv4
+    first where there is no IPv6 route)."""
+    return list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)))
+
+
+def checked_address(url: str, what: str, resolve: Resolver, allow_private: bool) -> tuple[str, str]:
+    """(the address to connect to, the host name) for `url`, named `what` ("the result") in refusals.
+
+    The host is resolved exactly once and every address it resolves to must pass address_blocked
+    (one bad address among good ones refuses the URL); the first is the one to connect to.
+    Raises UrlRefused saying why not."""
+    problem = url_problem(url, f"{what} URL")
+    if problem:
+        raise UrlRefused(problem)
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = resolve(host)
+    except (OSError, UnicodeError):
+        raise UrlRefused(f"{what} host '{printable(host[:80])}' does not resolve") from None
+    if not addresses:
+        raise UrlRefused(f"{what} host '{printable(host[:80])}' does not resolve")
+    for address in addresses:
+        if address_blocked(ipaddress.ip_address(address.split("%")[0]), allow_private):
+            raise UrlRefused(f"{what} host '{printable(host[:80])}' resolves to a disallowed address ({address})")
+    return addresses[0], host
 
 
 def url_problem(url: str, what: str) -> str | None:

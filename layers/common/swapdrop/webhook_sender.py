@@ -1,52 +1,27 @@
 """POST one webhook to a URL we do not control: the SSRF rules of result downloads, with the address pinned.
 
 The host is resolved once; every address it resolves to must pass url_rules; the connection goes to the
-first checked address (never a second lookup, so a name that answers differently the next time — DNS
-rebinding — cannot move it). HTTPS keeps the host name for SNI and certificate checks. 10 s in all,
-redirects never followed, at most 64 KiB of the answer read. URLs are logged without their query string.
+first checked address (url_rules.checked_address, pinned_http: never a second lookup, so a name that answers
+differently the next time — DNS rebinding — cannot move it). HTTPS keeps the host name for SNI and certificate
+checks. 10 s in all, redirects never followed, at most 64 KiB of the answer read. URLs are logged without
+their query string.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import certifi
 import urllib3
 
-from swapdrop.result_download import Resolver, resolve_host
-from swapdrop.url_rules import address_blocked, url_problem
+from swapdrop.pinned_http import PoolFactory, pinned_pool
+from swapdrop.url_rules import Resolver, checked_address, resolve_host
 
 TIMEOUT_SECONDS = 10.0
 MAX_ANSWER_BYTES = 64 * 1024
-
-
-class Pool(Protocol):
-    def urlopen(self, method: str, url: str, **kwargs: Any) -> Any: ...
-
-
-PoolFactory = Callable[[str, str, int, str, float], Pool]
-"""(scheme, address to connect to, port, host name for TLS, timeout) → a connection pool."""
-
-
-def pinned_pool(scheme: str, address: str, port: int, host: str, timeout: float) -> Pool:
-    options: dict[str, Any] = {"timeout": urllib3.Timeout(total=timeout), "retries": False, "maxsize": 1}
-    if scheme == "https":
-        return urllib3.HTTPSConnectionPool(
-            address,
-            port,
-            server_hostname=host,
-            assert_hostname=host,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-            **options,
-        )
-    return urllib3.HTTPConnectionPool(address, port, **options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,20 +52,7 @@ class WebhookSender:
 
     def check(self, url: str) -> tuple[str, str]:
         """The address to connect to and the host, or ValueError saying why the URL is refused."""
-        problem = url_problem(url, "the webhook URL")
-        if problem:
-            raise ValueError(problem)
-        host = urlsplit(url).hostname or ""
-        try:
-            addresses = self._resolve(host)
-        except (OSError, UnicodeError):
-            raise ValueError(f"the webhook host '{host[:80]}' does not resolve") from None
-        if not addresses:
-            raise ValueError(f"the webhook host '{host[:80]}' does not resolve")
-        for address in addresses:
-            if address_blocked(ipaddress.ip_address(address.split("%")[0]), self._allow_private):
-                raise ValueError(f"the webhook host '{host[:80]}' resolves to a disallowed address ({address})")
-        return addresses[0], host
+        return checked_address(url, "the webhook", self._resolve, self._allow_private)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         try:
