@@ -343,7 +343,7 @@ def _signed(body: str, when: datetime) -> dict[str, str]:
 
 def test_the_readme_verifies_by_hand_in_ten_lines() -> None:
     (snippet,) = [block for block in code_blocks("python") if "def verify(" in block]
-    assert len(snippet.strip().splitlines()) <= 10, snippet
+    assert len([line for line in snippet.splitlines() if line.strip()]) <= 10, snippet  # code lines
     namespace: dict[str, Any] = {}
     exec(snippet, namespace)  # noqa: S102 - the README's own code
     verify = namespace["verify"]
