@@ -43,6 +43,14 @@ def _secrets() -> parameters.SecretsProvider:
     return parameters.SecretsProvider()
 
 
+@cache
+def _client(service: str) -> Any:
+    """One client per service and container (clients are thread-safe, and each costs start-up time):
+    the submitter's queue and the webhook hand-over share one SQS client, the finisher and the
+    entrance's rejections one EventBridge client."""
+    return boto3.client(service)
+
+
 def job_store(config: Settings) -> DynamoJobStore:
     table = boto3.resource("dynamodb").Table(config.jobs_table_name)
     return DynamoJobStore(table, config.open_jobs_index_name)
@@ -74,7 +82,7 @@ def finisher(
             allow_private=config.allow_private_result_urls,
             budget_seconds=copy_budget,
         ),
-        events=EventBridgePublisher(boto3.client("events"), config.event_bus_name),
+        events=EventBridgePublisher(_client("events"), config.event_bus_name),
         consumers={**webhook_consumers(config), SFN: TaskTokenAnswerer(_stepfunctions)},
     )
 
@@ -93,7 +101,7 @@ def webhook_consumers(config: Settings) -> dict[str, WebhookHandOver]:
     """The WEBHOOK outbox consumer, for functions that know the WebhookQueue (else the reconciler's does it)."""
     if not config.webhook_queue_url:
         return {}
-    return {WEBHOOK: WebhookHandOver(WebhookQueue(boto3.client("sqs"), config.webhook_queue_url))}
+    return {WEBHOOK: WebhookHandOver(WebhookQueue(_client("sqs"), config.webhook_queue_url))}
 
 
 @cache
@@ -110,7 +118,7 @@ def webhook_deliverer() -> WebhookDeliverer:
 @cache
 def webhook_queue() -> WebhookQueue:
     config = settings()
-    return WebhookQueue(boto3.client("sqs"), config.webhook_queue_url, config.webhook_dead_letter_queue_url)
+    return WebhookQueue(_client("sqs"), config.webhook_queue_url, config.webhook_dead_letter_queue_url)
 
 
 @cache
@@ -165,19 +173,15 @@ def reconciler() -> Reconciler:
 
 def reset() -> None:
     """Forget every built service (tests and the local stack change the environment)."""
-    for built in (settings, _secrets, submitter, callback_receiver, reconciler, submit_queue):
+    built_once = (settings, _secrets, _client, _stepfunctions, submitter, callback_receiver, reconciler, submit_queue)
+    built_once += (api_service, api_idempotency, swap_requests, webhook_deliverer, webhook_queue)
+    for built in built_once:
         built.cache_clear()
-    api_service.cache_clear()
-    _stepfunctions.cache_clear()
-    webhook_deliverer.cache_clear()
-    webhook_queue.cache_clear()
-    api_idempotency.cache_clear()
-    swap_requests.cache_clear()
 
 
 @cache
 def submit_queue() -> SubmitQueue:
-    return SubmitQueue(boto3.client("sqs"))
+    return SubmitQueue(_client("sqs"))
 
 
 API_KEY_PLACEHOLDER = "REPLACE_WITH_THE_SWAP_API_KEY"
@@ -189,12 +193,13 @@ def api_service() -> JobsService:
     config = settings()
     jobs, media = job_store(config), media_store(config)
     api_key = secret_reader(config.upstream_api_key_secret_id, _secrets())
+    upstream = cache(lambda: upstream_client(config))  # on the first cancel, not per cancel nor at cold start
     return JobsService(
         jobs=jobs,
         media=media,
-        sender=JobMessages(boto3.client("sqs"), config.submit_queue_url),
+        sender=JobMessages(_client("sqs"), config.submit_queue_url),
         finisher=finisher(config, jobs, media),
-        cancel_upstream=lambda task_id: upstream_client(config).cancel_task(task_id),
+        cancel_upstream=lambda task_id: upstream().cancel_task(task_id),
         cursors=CursorSigner(secret_reader(config.callback_token_secret_id, _secrets())),
         api_key_set=lambda: api_key() not in ("", API_KEY_PLACEHOLDER),
         policy=ApiPolicy(
@@ -212,11 +217,11 @@ def api_service() -> JobsService:
 @cache
 def api_idempotency() -> IdempotentPosts:
     table = settings().idempotency_table_name
-    return IdempotentPosts(DynamoDBPersistenceLayer(table_name=table, boto3_client=boto3.client("dynamodb")))
+    return IdempotentPosts(DynamoDBPersistenceLayer(table_name=table, boto3_client=_client("dynamodb")))
 
 
 @cache
 def swap_requests() -> SwapRequests:
     """RequestFunction: Swap Requested events through the jobs API's own service and idempotency table."""
-    rejections = EventBridgeRejections(boto3.client("events"), settings().event_bus_name)
+    rejections = EventBridgeRejections(_client("events"), settings().event_bus_name)
     return SwapRequests(api_service(), api_idempotency(), rejections)
