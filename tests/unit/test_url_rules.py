@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from swapdrop.url_rules import UrlRefused, address_blocked, checked_address, url_problem
+from swapdrop.url_rules import UrlRefused, address_blocked, blocked_literal, checked_address, url_problem
 
 
 @pytest.mark.parametrize(
@@ -111,3 +111,21 @@ def test_checked_address_admits_private_addresses_only_where_allowed() -> None:
     assert checked_address("http://emulator.local:9/", "the result", lambda host: ["127.0.0.1"], True)[0] == "127.0.0.1"
     with pytest.raises(UrlRefused):
         checked_address("http://emulator.local:9/", "the result", lambda host: ["127.0.0.1"], False)
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "blocked"),
+    [
+        ("http://169.254.169.254/latest/meta-data", True, "169.254.169.254"),
+        ("http://[::ffff:169.254.169.254]/x", True, "::ffff:169.254.169.254"),
+        ("http://10.0.0.5/x", False, "10.0.0.5"),
+        ("http://10.0.0.5/x", True, None),
+        ("https://example.com/x", False, None),  # a name: checked when fetched, after resolving
+        ("https://93.184.216.34/x", False, None),
+    ],
+)
+def test_blocked_literal_refuses_only_literal_addresses_the_rules_refuse(
+    url: str, allow_private: bool, blocked: str | None
+) -> None:
+    found = blocked_literal(url, allow_private)
+    assert (str(found) if found is not None else None) == blocked

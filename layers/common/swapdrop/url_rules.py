@@ -103,3 +103,13 @@ def shown_url(url: str) -> str:
         host = f"[{host}]"
     shown = printable(f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}{parts.path}")
     return shown if len(shown) <= MAX_SHOWN_URL_CHARS else f"{shown[:MAX_SHOWN_URL_CHARS]}…"
+
+
+def blocked_literal(url: str, allow_private: bool) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The URL's host when it is an IP literal that `address_blocked` refuses, else None: what a
+    request can be refused for at once (a name is resolved and checked when it is fetched)."""
+    try:
+        address = ipaddress.ip_address((urlsplit(url).hostname or "").split("%")[0])
+    except ValueError:
+        return None
+    return address if address_blocked(address, allow_private) else None

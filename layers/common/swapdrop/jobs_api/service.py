@@ -6,14 +6,12 @@ A JWT caller's view is its own jobs: another's job answers 404, never 403.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -64,7 +62,7 @@ from swapdrop.layout import (
 )
 from swapdrop.media_store import MediaStore
 from swapdrop.observability import logger, metrics
-from swapdrop.url_rules import address_blocked, url_problem
+from swapdrop.url_rules import address_blocked, blocked_literal, url_problem
 
 RETRYABLE = frozenset({JobStatus.FAILURE, JobStatus.CANCELLED, JobStatus.REJECTED})
 MAX_WAIT_SECONDS = 25
@@ -269,11 +267,8 @@ class JobsService:
         problem = url_problem(url, "the target URL")
         if problem:
             raise refuse(problem)
-        try:
-            address = ipaddress.ip_address(urlsplit(url).hostname or "")
-        except ValueError:
-            return  # a name: resolved and checked by the submitter when it fetches
-        if address_blocked(address, self._policy.allow_private_urls):
+        address = blocked_literal(url, self._policy.allow_private_urls)  # names: checked by the submitter's fetch
+        if address is not None:
             raise refuse(f"the target URL's host {address} is a private, loopback or reserved address")
 
     def _check_webhook(self, request: JobRequest | BatchJobRequest) -> None:
@@ -288,11 +283,8 @@ class JobsService:
         problem = url_problem(url, "the webhook URL")
         if problem:
             return problem
-        try:
-            address = ipaddress.ip_address((urlsplit(url).hostname or "").split("%")[0])
-        except ValueError:
-            return None
-        if address_blocked(address, self._policy.allow_private_webhook_urls):
+        address = blocked_literal(url, self._policy.allow_private_webhook_urls)
+        if address is not None:
             always = address_blocked(address, allow_private=True)
             kind = "link-local, metadata or reserved" if always else "private or loopback"
             return f"the webhook URL's host {address} is a {kind} address; webhooks go to public addresses only"
