@@ -42,6 +42,9 @@ class LocalStack:
     webhook_secret_id: str = ""
     """WebhookSecret: JSON {"current", "previous"}; receivers' keys via swapdrop.webhook_signing.receiver_keys."""
     webhook_queue_url: str = ""
+    stack_name: str = "swapdrop-local"
+    log_groups: dict[str, str] = field(default_factory=dict)
+    """Each function's log group (its LoggingConfig.LogGroup resolved, else /aws/lambda/<name>)."""
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     template: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +93,8 @@ def provision(
     # The HTTP API is the local HTTP adapter. The optional JwtApi (raw ApiGatewayV2 resources
     # under HasJwt) is not created: the local runtime checks JWTs itself.
     resolver.refs["CallbackApi"] = "local"
+    _name_functions(resolver)
+    log_groups = _create_log_groups(local_client("logs", region, endpoint_url), resolver)
     environments = {}
     for function in resources_of_type(template, "AWS::Serverless::Function"):
         env = function_environment(template, resolver, function)
@@ -111,11 +116,47 @@ def provision(
         idempotency_table=resolver.refs.get("IdempotencyTable", ""),
         webhook_secret_id=resolver.refs.get("WebhookSecret", ""),
         webhook_queue_url=resolver.refs.get("WebhookQueue", ""),
+        stack_name=stack_name,
+        log_groups=log_groups,
         environments=environments,
         parameters=dict(resolver.parameters),
         template=template,
         resolver=resolver,
     )
+
+
+def _name_functions(resolver: Resolver) -> None:
+    """Locally a function's name is its logical id (what its LambdaContext reports)."""
+    for name in resources_of_type(resolver.template, "AWS::Serverless::Function"):
+        resolver.refs[name] = name
+        resolver.attributes[(name, "Arn")] = f"arn:aws:lambda:{resolver.region}:{LOCAL_ACCOUNT}:function:{name}"
+
+
+def _create_log_groups(logs: Any, resolver: Resolver) -> dict[str, str]:
+    """The template's log groups on moto (CloudFormation's generated name: <stack>-<LogicalId>), and each
+    function's group as Lambda picks it: LoggingConfig.LogGroup, else /aws/lambda/<function name>."""
+    created = set()
+    for name, spec in resources_of_type(resolver.template, "AWS::Logs::LogGroup").items():
+        if "Condition" in spec and not resolver.condition(spec["Condition"]):
+            continue
+        properties = spec.get("Properties", {})
+        group = resolver.resolve(properties.get("LogGroupName", f"{resolver.stack_name}-{name}"))
+        logs.create_log_group(logGroupName=group)
+        created.add(group)
+        if "RetentionInDays" in properties:
+            days = int(resolver.resolve(properties["RetentionInDays"]))
+            logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+        resolver.refs[name] = group
+        resolver.attributes[(name, "Arn")] = f"arn:aws:logs:{resolver.region}:{LOCAL_ACCOUNT}:log-group:{group}:*"
+    groups = {}
+    for function, spec in resources_of_type(resolver.template, "AWS::Serverless::Function").items():
+        config = resolver.resolve(spec["Properties"].get("LoggingConfig") or {})
+        group = config.get("LogGroup") or f"/aws/lambda/{resolver.refs.get(function, function)}"
+        if group not in created:
+            logs.create_log_group(logGroupName=group)
+            created.add(group)
+        groups[function] = group
+    return groups
 
 
 def _generated_secret(properties: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from swapdrop_local.auth import ApiCredentials, LocalJwtIssuer, SigV4Verifier
+from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.provision import LocalStack, local_client, provision
@@ -62,6 +63,9 @@ class StackOptions:
     stack_name: str | None = None
     """Prefix of the resource names; None: swapdrop-local, then swapdrop-local-2, … for later
     stacks in the same process (moto's state is per process and outlives a stopped server)."""
+    log_file: Path | None = None
+    """The stack's log (JSON lines: the functions' logs and the stack's own); None: a new file in the
+    temporary directory, kept after stop."""
 
 
 _stacks_started = itertools.count(1)
@@ -94,6 +98,9 @@ class RunningStack:
         self.jwt_issuer: LocalJwtIssuer | None = None
         self._secrets_dir: Path | None = None
         self.stack: LocalStack | None = None
+        self.stack_id: str | None = None
+        """The local stack's id in moto's CloudFormation (describe_stacks answers its Outputs)."""
+        self.log_file: Path | None = None
         self.reconcile_runs = 0
 
     # --- lifecycle ------------------------------------------------------------------
@@ -108,6 +115,10 @@ class RunningStack:
 
     def _start(self) -> None:
         options = self.options
+        stack_name = options.stack_name or _default_stack_name(next(_stacks_started))
+        self.log_file = options.log_file or _new_log_file(stack_name)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.touch()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -130,7 +141,7 @@ class RunningStack:
             callback_base_url=self.api.url,
             parameter_overrides=overrides,
             api_key=options.api_key,
-            stack_name=options.stack_name or _default_stack_name(next(_stacks_started)),
+            stack_name=stack_name,
         )
         resolver = self.stack.resolver
         assert resolver is not None
@@ -180,6 +191,12 @@ class RunningStack:
         self._poll_webhooks(specs)
         if options.reconcile_interval > 0:
             self._spawn("reconciler", self._reconcile_forever)
+        self.stack_id = register_stack(
+            self.stack.client("cloudformation"),
+            self.stack.stack_name,
+            stack_outputs(resolver, {"CallbackApi": self.api.url, "JwtApi": self.jwt_api.url}),
+            self.stack.parameters,
+        )
         log.info("local stack up: %s", json.dumps(redacted(self.info())))
 
     def stop(self) -> None:
@@ -213,6 +230,8 @@ class RunningStack:
         """What clients need. It holds the API's secret key: written 0600, logged only `redacted`."""
         assert self.stack and self.api and self.jwt_api and self.jwt_issuer
         return {
+            "stack_name": self.stack.stack_name,
+            "log_file": str(self.log_file) if self.log_file else None,
             "region": self.stack.region,
             "endpoint_url": self.stack.endpoint_url,
             "s3_url": self.s3_gateway.url if self.s3_gateway else self.stack.endpoint_url,
@@ -404,6 +423,12 @@ def route_auth(resolver: Resolver, function: str, event_name: str) -> str:
 
 def _default_stack_name(number: int) -> str:
     return "swapdrop-local" if number == 1 else f"swapdrop-local-{number}"
+
+
+def _new_log_file(stack_name: str) -> Path:
+    descriptor, path = tempfile.mkstemp(prefix=f"{stack_name}-", suffix=".log")
+    os.close(descriptor)
+    return Path(path)
 
 
 def _schedule_event(region: str) -> dict[str, Any]:
