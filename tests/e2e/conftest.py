@@ -4,8 +4,12 @@ the reconciler), driven only through S3 and read back from DynamoDB, over real H
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +80,86 @@ def local_stack() -> Iterator[RunningStack]:
 @pytest.fixture
 def client(local_stack: RunningStack) -> Client:
     return Client(local_stack.info())
+
+
+# --- the swapdrop CLI against a running local stack (issue 9) ---------------------------------
+
+SWAPDROP = Path(sys.executable).parent / "swapdrop"
+_CLEARED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "SWAPDROP_STACK", "AWS_REGION")
+
+
+@dataclass
+class CliStack:
+    """A running local stack as the CLI sees it: its info file (0600, as `swapdrop local --info-file` writes)."""
+
+    running: RunningStack
+    info_file: Path
+    info: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    """One stack for the CLI's end-to-end tests: the echo engine (no real swap: fast), a fast reconciler."""
+    from swapdrop_emulator import echo_engine
+
+    options = StackOptions(
+        api_key="cli-e2e-secret-key",
+        reconcile_interval=1.0,
+        parameters={"ReconcileQuietSeconds": "2"},
+        emulator={"step_delay": 0.02, "engine": echo_engine},
+    )
+    with RunningStack(options) as running:
+        info_file = tmp_path_factory.mktemp("cli") / "local.json"
+        running.write_info(info_file)
+        info = running.info()
+        if "stack_name" not in info:  # TEMPORARY until the local stack registers itself in moto's CloudFormation
+            info = _register_stack(info, info_file)
+        yield CliStack(running, info_file, info)
+
+
+def _register_stack(info: dict[str, Any], info_file: Path) -> dict[str, Any]:
+    """TEMPORARY: a moto CloudFormation stack with the local stack's outputs, and its name in the info file."""
+    import json
+
+    outputs = {
+        "ApiUrl": info["api_url"],
+        "JwtApiUrl": info["jwt_api_url"],
+        "BucketName": info["bucket"],
+        "JobsTableName": info["jobs_table"],
+        "SubmitQueueUrl": info["queue_url"],
+        "SubmitDeadLetterQueueUrl": info["dlq_url"],
+        "ApiKeySecretArn": info["api_key_secret_id"],
+        "JobEventBusName": info["event_bus"],
+    }
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "local"}}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    name = "swapdrop-local-cli"
+    local_client("cloudformation", info["region"], info["endpoint_url"]).create_stack(
+        StackName=name, TemplateBody=json.dumps(template)
+    )
+    info = {**info, "stack_name": name}
+    info_file.write_text(json.dumps(info))
+    return info
+
+
+def run_cli(
+    *args: str,
+    stack: CliStack | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    target: bool = True,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`swapdrop ARGS` as a person runs it (a subprocess; text; stdout and stderr captured), with
+    `--local <info file>` added when `stack` is given and `target` is true. `env` adds to a clean
+    environment (no AWS profile, endpoint or SWAPDROP_STACK leaking in from the caller's)."""
+    command = [str(SWAPDROP), *args]
+    if stack is not None and target:
+        command += ["--local", str(stack.info_file)]
+    environment = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
+    environment.update(env or {})
+    return subprocess.run(
+        command, capture_output=True, text=True, env=environment, timeout=timeout, input=input, check=False
+    )
