@@ -18,6 +18,12 @@ import pytest
 from cfn_template import ROOT
 
 README = ROOT / "README.md"
+
+
+def readme_text() -> str:
+    return README.read_text(encoding="utf-8")
+
+
 GUIDED_TABLE_HEADER = "`sam deploy --guided` asks"
 # The sections samconfig.toml may have per environment: sam's commands that read it.
 SAM_COMMANDS = {"global", "build", "validate", "deploy", "sync", "logs", "delete", "package", "traces", "list"}
@@ -133,7 +139,7 @@ def test_constraint_errors_catch_what_cloudformation_refuses(parameters: dict[st
 
 
 def readme_section(title: str) -> str:
-    text = README.read_text(encoding="utf-8")
+    text = readme_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else len(text)]
@@ -234,3 +240,15 @@ def test_sam_deploy_guided_asks_exactly_what_the_readme_answers(tmp_path: Path, 
     assert asked == [question for question, _ in rows], f"sam asked:\n{stdout}\n{result.stderr}"
     assert "Looking for resources needed for deployment" in stdout, f"sam stopped early:\n{stdout}\n{result.stderr}"
     assert (tmp_path / "samconfig.toml").read_bytes() == (ROOT / "samconfig.toml").read_bytes()
+
+
+def test_deploy_guide_prices_the_alarms_the_template_has(resources: dict[str, dict[str, Any]]) -> None:
+    """CloudWatch bills an alarm per metric it reads (a metric-math alarm: each MetricStat), $0.10 each."""
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    metrics = sum(1 if "MetricName" in a else sum("MetricStat" in m for m in a["Metrics"]) for a in alarms)
+    stated = re.search(
+        r"\| (\d+) alarms \((\d+) alarm metrics, \$0\.10 each\) \|[^|]*\| \$(\d+\.\d\d) \|", readme_text()
+    )
+    assert stated, "README's cost table has the alarms row"
+    assert (int(stated.group(1)), int(stated.group(2))) == (len(alarms), metrics)
+    assert stated.group(3) == f"{metrics * 0.10:.2f}"
