@@ -9,7 +9,7 @@ import pytest
 from cfn_template import ROOT, parameter_defaults, resolve
 
 COMMON = {
-    "POWERTOOLS_SERVICE_NAME": "swapdrop",
+    "POWERTOOLS_SERVICE_NAME": {"Ref": "AWS::StackName"},  # the metrics' service dimension, per stack
     "POWERTOOLS_METRICS_NAMESPACE": "Swapdrop",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
     "BUCKET_NAME": {"Ref": "MediaBucket"},

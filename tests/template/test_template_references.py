@@ -56,6 +56,19 @@ def _guarded(path: tuple[Any, ...], node_at: Any, condition: str) -> bool:
     return False
 
 
+def _implied(template: dict[str, Any], condition: str | None) -> set[str]:
+    """The condition and every condition it implies (an Fn::And over !Condition X implies X)."""
+    if condition is None:
+        return set()
+    found = {condition}
+    expression = template.get("Conditions", {}).get(condition)
+    if isinstance(expression, dict) and list(expression) == ["Fn::And"]:
+        for term in expression["Fn::And"]:
+            if isinstance(term, dict) and list(term) == ["Condition"]:
+                found |= _implied(template, term["Condition"])
+    return found
+
+
 def test_conditional_resources_are_only_used_under_their_condition(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     conditional = {name: r["Condition"] for name, r in resources.items() if "Condition" in r}
@@ -67,7 +80,8 @@ def test_conditional_resources_are_only_used_under_their_condition(template: dic
         owner_condition = resources.get(path[1], {}).get("Condition") if path[0] == "Resources" else None
         output_condition = template["Outputs"][path[1]].get("Condition") if path[0] == "Outputs" else None
         condition = conditional[target]
-        if condition in (owner_condition, output_condition) or _guarded(path, sections, condition):
+        owners = _implied(template, owner_condition) | _implied(template, output_condition)
+        if condition in owners or _guarded(path, sections, condition):
             continue
         problems.append(
             f"{'.'.join(map(str, path))}: {kind} {target} exists only when {condition}; "

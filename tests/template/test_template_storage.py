@@ -138,9 +138,10 @@ def test_nothing_else_listens_to_the_bucket(resources: dict[str, Any], lambda_fu
             assert props.get("EventBusName") == {"Ref": "JobEventBus"}, f"{name}: a rule on another bus"
             assert props["EventPattern"].get("detail-type") == ["Swap Requested"], f"{name}: {props['EventPattern']}"
             continue
-        assert resource["Type"] not in ("AWS::SNS::Topic", "AWS::Pipes::Pipe"), (
-            f"{name}: no rule, topic or pipe may subscribe to bucket events"
-        )
+        assert resource["Type"] != "AWS::Pipes::Pipe", f"{name}: no rule, topic or pipe may subscribe to bucket events"
+        if resource["Type"] == "AWS::SNS::TopicPolicy":  # the alarm topic: CloudWatch publishes, S3 may not
+            principals = [s.get("Principal") for s in props["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+            assert all(p == {"Service": "cloudwatch.amazonaws.com"} for p in principals), f"{name}: {principals}"
         if resource["Type"] == "AWS::Lambda::Permission":
             assert props.get("Principal") != "s3.amazonaws.com", f"{name} lets S3 invoke a function"
     for name, props in lambda_functions.items():
