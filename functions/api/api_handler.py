@@ -40,7 +40,7 @@ from swapdrop.jobs_api.models import (
     JobView,
 )
 from swapdrop.jobs_api.service import MAX_WAIT_SECONDS, validation_details
-from swapdrop.observability import logger, metrics, tracer
+from swapdrop.observability import logger, metrics, publish_metrics, tracer
 
 MAX_BODY_BYTES = 256 * 1024
 """A batch of 100 targets with long URLs fits in a tenth of this."""
@@ -357,7 +357,7 @@ def internal(error: Exception) -> Response:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body = event.get("body") or ""
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
-from swapdrop.observability import logger, metrics, tracer
+from swapdrop.observability import logger, publish_metrics, tracer
 from swapdrop.swap_requests import SwapRequests
 
 # Report failures per record even when all fail: the others' jobs are made and must not be retried.
@@ -30,7 +30,7 @@ def handle_record(record: SQSRecord, requests: SwapRequests) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     requests = wiring.swap_requests()
     requests.register(context)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
-from swapdrop.observability import logger, metrics, tracer
+from swapdrop.observability import logger, metrics, publish_metrics, tracer
 from swapdrop.s3_events import JobMessage, Malformed, S3TestEvent, S3Uploads, read_message, uploads_from_s3_event
 from swapdrop.submission import Outcome, SubmitResult, Submitter, Upload
 from swapdrop.submit_queue import SubmitQueue
@@ -74,7 +74,7 @@ def _handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     submitter = wiring.submitter()
     lease = lease_seconds(context)

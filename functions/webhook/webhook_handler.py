@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
-from swapdrop.observability import logger, metrics, tracer
+from swapdrop.observability import logger, metrics, publish_metrics, tracer
 from swapdrop.webhook_delivery import WebhookDeliverer
 from swapdrop.webhooks import WebhookMessage, WebhookQueue
 
@@ -37,7 +37,7 @@ def handle_record(record: SQSRecord, deliverer: WebhookDeliverer, queue: Webhook
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@publish_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deliverer, queue = wiring.webhook_deliverer(), wiring.webhook_queue()
     return process_partial_response(

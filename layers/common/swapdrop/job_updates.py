@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from swapdrop.job_metrics import record_finished
 from swapdrop.job_store import JobStore, VersionConflict
 from swapdrop.jobs import Job
 from swapdrop.state_machine import Decision
@@ -34,5 +35,7 @@ def update_job(store: JobStore, job_id: str, decide: Callable[[Job], Decision]) 
             store.replace(new, expected_version=current.version)
         except VersionConflict:
             continue
+        if decision.became_terminal:  # written: this writer, and no other, moved the job to its end
+            record_finished(new)
         return dataclasses.replace(decision, job=new)
     raise VersionConflict(f"{job_id}: gave up after {MAX_CONFLICT_RETRIES} concurrent changes")

@@ -49,8 +49,6 @@ class SnapshotApplier:
                     "progress": decision.job.progress,
                 },
             )
-            if decision.became_terminal:
-                metrics.add_metric(name=f"Jobs{decision.job.status.value.title()}", unit="Count", value=1)
         if decision.job.next_delivery is not None or decision.job.webhookOutbox:
             job = self._finisher.finish(decision.job, held=decision.claimed)
             decision = sm.Decision(job=job, changed=decision.changed, became_terminal=decision.became_terminal)

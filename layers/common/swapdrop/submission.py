@@ -26,6 +26,7 @@ callback, which carries our job id and token); snapshots of the other are refuse
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,9 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import quote
 
+from aws_lambda_powertools.metrics import MetricUnit
+
+from swapdrop import metric_names
 from swapdrop import state_machine as sm
 from swapdrop.callback_token import token_for
 from swapdrop.finishing import JobFinisher, ResultSource
@@ -148,8 +152,10 @@ class Submitter:
         policy: SubmitPolicy,
         clock: Callable[[], datetime] = utc_now,
         target_source: ResultSource | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`target_source` fetches URL targets (a ResultDownloader capped at MaxImageBytes)."""
+        """`target_source` fetches URL targets (a ResultDownloader capped at MaxImageBytes); `monotonic`
+        times the swap API's submit answer."""
         self._jobs = jobs
         self._media = media
         self._upstream = upstream
@@ -158,6 +164,7 @@ class Submitter:
         self._policy = policy
         self._clock = clock
         self._target_source = target_source
+        self._monotonic = monotonic
         self._applier = SnapshotApplier(jobs, finisher, clock=clock)
 
     def submit(self, upload: Upload, lease_seconds: int) -> SubmitResult:
@@ -279,7 +286,10 @@ class Submitter:
         except _Rejection as rejection:
             return self._reject(job.jobId, str(rejection))
         flight.sent = True
+        started = self._monotonic()
         outcome = self._upstream.submit_swap(request)
+        elapsed_ms = (self._monotonic() - started) * 1000
+        metrics.add_metric(name=metric_names.UPSTREAM_SUBMIT_LATENCY, unit=MetricUnit.Milliseconds, value=elapsed_ms)
         match outcome:
             case Accepted(task_id=task_id, queue_position=position):
                 return self._accepted(job.jobId, task_id, position)
@@ -380,8 +390,7 @@ class Submitter:
     # --- recording outcomes -------------------------------------------------------
 
     def _reject(self, job_id: str, reason: str) -> SubmitResult:
-        decision = update_job(self._jobs, job_id, lambda j: sm.reject(j, self._clock(), reason))
-        metrics.add_metric(name="JobsRejected", unit="Count", value=1)
+        decision = update_job(self._jobs, job_id, lambda j: sm.reject(j, self._clock(), reason))  # counts JobsRejected
         logger.info("job rejected", extra={"job_id": job_id, "reason": reason})
         self._finisher.finish(decision.job, held=decision.claimed)
         return SubmitResult(job_id, Outcome.REJECTED, reason)

@@ -34,6 +34,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from swapdrop import metric_names
+
 MAX_ID = 128
 MAX_TEXT = 4096
 _TEXT_LIMITS = {"action": 64, "state": 256, "failReason": MAX_TEXT, "description": MAX_TEXT}
@@ -41,8 +43,8 @@ _EPOCH_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _PERCENT = re.compile(r"^\s*(-?\d{1,30})(?:\.\d*)?\s*%?\s*$")
 _DIGITS = re.compile(r"^\s*\d{1,16}\s*$")
 
-IGNORED = "UpstreamValuesIgnored"
-CLAMPED = "UpstreamValuesClamped"
+IGNORED = metric_names.UPSTREAM_VALUES_IGNORED
+CLAMPED = metric_names.UPSTREAM_VALUES_CLAMPED
 
 
 class UpstreamStatus(StrEnum):

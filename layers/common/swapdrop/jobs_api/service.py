@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from swapdrop import state_machine as sm
+from swapdrop.job_metrics import record_finished
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import JobNotFound, update_job
 from swapdrop.jobs import Job, JobStatus, iso
@@ -374,6 +375,7 @@ class JobsService:
         decision = sm.reject(job, now, reason if len(reason) <= MAX_REASON else reason[:MAX_REASON] + "…", via="event")
         if not self._jobs.create(decision.job):
             raise RuntimeError("a fresh job id was already taken")
+        record_finished(decision.job)  # born terminal: update_job never sees this transition
         return self._finisher.finish(decision.job, held=decision.claimed)
 
     # --- reading jobs -------------------------------------------------------------------------
@@ -462,8 +464,7 @@ class JobsService:
             raise job_not_found(job_id) from None
         if decision.refusal is not None or not decision.became_terminal:
             raise _finished(decision.job)
-        job = self._finisher.finish(decision.job, held=decision.claimed)
-        metrics.add_metric(name="JobsCancelled", unit="Count", value=1)
+        job = self._finisher.finish(decision.job, held=decision.claimed)  # JobsCancelled: counted by update_job
         if job.taskId:
             self._cancel_task(job)
         return self._view(job)
