@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,31 @@ def test_exit_code_table_is_exit_code() -> None:
     documented = {int(_CODE_SPAN.fullmatch(cells[0]).group(1)) for cells in rows}
     assert documented == {code.value for code in ExitCode}
     assert len(rows) == len(ExitCode), "one row per exit code"
+
+
+def readme_command_lines() -> list[str]:
+    """Every `swapdrop …` command in README's shell blocks (continuations joined, comments and pipes cut)."""
+    text = README.read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"^```bash\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if re.match(r"(\.venv/bin/)?swapdrop ", line):
+                commands.append(re.split(r"\s[|>]\s", line)[0])
+    return commands
+
+
+def test_every_swapdrop_command_in_the_readme_parses() -> None:
+    """The deploy guide's and the examples' command lines are ones `swapdrop` accepts (local and demo: the
+    local stack's own parser); `$(…)` stands for job ids."""
+    from swapdrop_local.cli import build_parser as local_parser
+
+    commands = readme_command_lines()
+    assert len(commands) >= 10, commands
+    for command in commands:
+        argv = shlex.split(re.sub(r"\$\([^)]*\)", "3f2a9c1e5b7d4e8fa0b1c2d3e4f50617", command))[1:]
+        parser = local_parser() if argv[0] in ("local", "demo") else build_parser()
+        try:
+            parser.parse_args(argv)
+        except BaseException as error:  # argparse usage errors are CliError or SystemExit
+            pytest.fail(f"README's {command!r} does not parse: {error!r}")
