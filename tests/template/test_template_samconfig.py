@@ -9,6 +9,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +253,42 @@ def test_deploy_guide_prices_the_alarms_the_template_has(resources: dict[str, di
     assert stated, "README's cost table has the alarms row"
     assert (int(stated.group(1)), int(stated.group(2))) == (len(alarms), metrics)
     assert stated.group(3) == f"{metrics * 0.10:.2f}"
+
+
+REMOVAL_COMMANDS = {"AWS::S3::Bucket": "aws s3api delete-bucket", "AWS::DynamoDB::Table": "aws dynamodb delete-table"}
+
+
+def test_teardown_names_every_retained_resource_and_how_to_remove_it(resources: dict[str, dict[str, Any]]) -> None:
+    retained = {name: r["Type"] for name, r in resources.items() if r.get("DeletionPolicy") == "Retain"}
+    assert retained, "the template retains the bucket and the table"
+    teardown = readme_section("Deploy").split("### Tearing down", 1)[1].split("\n### ", 1)[0]
+    for name, kind in retained.items():
+        assert kind in REMOVAL_COMMANDS, f"{name} ({kind}) is retained: say in README's teardown how to remove it"
+        assert REMOVAL_COMMANDS[kind] in teardown, f"README's teardown lacks {REMOVAL_COMMANDS[kind]} for {name}"
+
+
+def test_teardown_empties_the_versioned_bucket(resources: dict[str, dict[str, Any]]) -> None:
+    """README's snippet deletes every version and delete marker, so that delete-bucket then succeeds (moto)."""
+    import boto3
+    from moto import mock_aws
+
+    assert resources["MediaBucket"]["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+    snippet = re.search(r"python3 - \"\$BUCKET\" <<'PY'\n(.*?)\nPY\n", readme_section("Deploy"), re.DOTALL)
+    assert snippet, "README's teardown has the python3 snippet for the bucket's versions"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="swapdrop-teardown")
+        s3.put_bucket_versioning(Bucket="swapdrop-teardown", VersioningConfiguration={"Status": "Enabled"})
+        for key in ("faces/alice.jpg", "inbox/alice/a b.jpg", "results/alice/a b.jpg"):
+            s3.put_object(Bucket="swapdrop-teardown", Key=key, Body=b"1")
+            s3.put_object(Bucket="swapdrop-teardown", Key=key, Body=b"2")
+        s3.delete_object(Bucket="swapdrop-teardown", Key="faces/alice.jpg")  # a delete marker
+        with pytest.raises(s3.exceptions.ClientError, match="BucketNotEmpty"):
+            s3.delete_bucket(Bucket="swapdrop-teardown")
+        argv = sys.argv
+        sys.argv = ["-", "swapdrop-teardown"]
+        try:
+            exec(compile(snippet.group(1), "README teardown", "exec"), {"__name__": "__main__"})  # noqa: S102
+        finally:
+            sys.argv = argv
+        s3.delete_bucket(Bucket="swapdrop-teardown")
