@@ -292,3 +292,19 @@ def test_teardown_empties_the_versioned_bucket(resources: dict[str, dict[str, An
         finally:
             sys.argv = argv
         s3.delete_bucket(Bucket="swapdrop-teardown")
+
+
+def test_readme_queries_only_outputs_the_template_has(template: dict[str, Any]) -> None:
+    """Each `--query "Stacks[0].Outputs[?OutputKey=='X'].OutputValue"` in README finds X's value in a
+    describe-stacks answer shaped like CloudFormation's (jmespath, as the aws CLI evaluates it)."""
+    import jmespath
+
+    outputs = template["Outputs"]
+    answer = {"Stacks": [{"Outputs": [{"OutputKey": key, "OutputValue": f"value-of-{key}"} for key in outputs]}]}
+    queries = re.findall(r'--query "([^"]+)"', readme_text())
+    assert len(queries) >= 3, queries
+    for query in queries:
+        key = re.fullmatch(r"Stacks\[0\]\.Outputs\[\?OutputKey=='(\w+)'\]\.OutputValue", query)
+        assert key, f"README queries something other than one output: {query}"
+        assert key.group(1) in outputs, f"README reads the output {key.group(1)}, which template.yaml lacks"
+        assert jmespath.search(query, answer) == [f"value-of-{key.group(1)}"]
