@@ -8,6 +8,7 @@ from typing import Any
 
 from swapdrop.layout import IMAGE_EXTENSIONS, face_name_problem, printable
 
+from swapdrop_cli.api import ApiError
 from swapdrop_cli.errors import CliError, ExitCode
 
 FACE_HELP = "add, list and remove the faces swaps use"
@@ -20,9 +21,11 @@ ADD_EXAMPLES = """\
 Examples:
   swapdrop face add alice ~/photos/alice.jpg
   swapdrop --local face add grace grace.png --json
+  swapdrop face add alice alice.png --replace
 
 The name becomes faces/<name>.<ext> in the bucket and the FACE of `swapdrop swap`. Adding a face
-that exists replaces its image. The image is a JPEG, PNG or WebP file (checked by its content)."""
+that exists replaces its image when the type is the same; a face saved as another type (alice.png
+for an alice.jpg) needs --replace. The image is a JPEG, PNG or WebP file (checked by its content)."""
 LIST_EXAMPLES = """\
 Examples:
   swapdrop face list
@@ -45,6 +48,7 @@ def register(subparsers: Any) -> None:
     add = actions.add_parser("add", help="add (or replace) a face from an image file", epilog=ADD_EXAMPLES)
     add.add_argument("name", metavar="NAME", help="the face's name (one folder name: no '/')")
     add.add_argument("image", metavar="IMAGE", type=Path, help="a JPEG, PNG or WebP file")
+    add.add_argument("--replace", action="store_true", help="replace the face even if saved as another image type")
     add.set_defaults(func=run_add)
     listing = actions.add_parser("list", help="list the faces", epilog=LIST_EXAMPLES)
     listing.set_defaults(func=run_list)
@@ -82,7 +86,19 @@ def check_face_name(name: str) -> None:
 def run_add(args: argparse.Namespace, ctx: Any) -> int:
     check_face_name(args.name)
     content_type = image_type(args.image)
-    answer = ctx.api.put_face(args.name, content_type)
+    try:
+        answer = ctx.api.put_face(args.name, content_type)
+    except ApiError as error:
+        if error.code != "face_conflict":
+            raise
+        if not args.replace:
+            raise CliError(
+                f"face '{printable(args.name)}' exists as another image type",
+                ExitCode.USAGE,
+                hint=f"swapdrop face add {args.name} {args.image} --replace (or swapdrop face rm {args.name} first)",
+            ) from None
+        ctx.api.delete_face(args.name)
+        answer = ctx.api.put_face(args.name, content_type)
     form = answer["upload"]
     size = args.image.stat().st_size
     max_bytes = int(form.get("maxBytes") or 0)
