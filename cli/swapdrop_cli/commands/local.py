@@ -46,12 +46,11 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
 
 def delegate(argv: list[str]) -> int:
     """Run swapdrop_local's command line on `argv` (["local", …] or ["demo", …])."""
-    if sys.version_info < (3, 13):
+    if sys.version_info < (3, 13):  # the functions run as Lambda runs them
         raise CliError(
-            f"swapdrop {argv[0]} runs the stack's functions as Lambda does: it needs Python 3.13, "
-            f"this is {sys.version_info.major}.{sys.version_info.minor}",
+            f"swapdrop {argv[0]} needs Python 3.13 (this is {sys.version_info.major}.{sys.version_info.minor}) "
+            "and the local stack's packages: pip install 'swapdrop[local]' with Python 3.13 (or make venv)",
             ExitCode.USAGE,
-            hint="make venv (or pip install 'swapdrop[local]' with Python 3.13)",
         )
     try:
         from swapdrop_local import cli
