@@ -147,3 +147,12 @@ def test_every_swapdrop_command_in_the_readme_parses() -> None:
             parser.parse_args(argv)
         except BaseException as error:  # argparse usage errors are CliError or SystemExit
             pytest.fail(f"README's {command!r} does not parse: {error!r}")
+
+
+def test_readme_installs_only_extras_pyproject_has() -> None:
+    import tomllib
+
+    extras = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    named = set(re.findall(r"pip install '\.\[(\w+)\]'", section("Command line")))
+    assert named, "README shows the extras"
+    assert named <= set(extras.get("optional-dependencies", {})), f"README names extras pyproject lacks: {named}"
