@@ -33,8 +33,6 @@ JOB_ID = "5d41402abc4b2a76b9719d911017c592"
 TOKEN = token_for(CALLBACK_SECRET, JOB_ID)
 EVENT = json.loads((Path(__file__).resolve().parents[2] / "events" / "callback-success.json").read_text())
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
 
 class RefusingDownloader:
     """A result URL from a fuzzed body is never fetched for real: every copy fails (and is recorded)."""

@@ -25,7 +25,6 @@ from swapdrop.webhooks import WebhookMessage, completed_message, webhook_body
 from .api_events import Api
 from .builders import make_job, snap
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "events" / "schemas"
 NOW = datetime(2024, 10, 16, 10, 0, 2, tzinfo=UTC)

@@ -34,9 +34,6 @@ EVENT_BUCKET = "swapdrop-example"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:swapdrop-SubmitQueue-x"
 JOB_ID = "5d41402abc4b2a76b9719d911017c592"
 
-# metrics.log_metrics warns when an invocation added no metric; that is fine here
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
 
 def load(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())

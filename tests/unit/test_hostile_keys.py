@@ -24,8 +24,6 @@ NFD_RENEE = unicodedata.normalize("NFD", "Renée")
 # raw characters a terminal or a reader would act on; none may reach a log line or a job record
 RAW_CONTROLS = ("\x1b", "\x07", "\x7f", "\x9b", "\u202e")
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:

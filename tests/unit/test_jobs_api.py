@@ -15,7 +15,6 @@ from swapdrop.jobs import COPY, EVENT, Delivery, DeliveryState, JobStatus, iso
 from .api_events import IAM, MAX_BYTES, OPERATOR_ARN, Api, call, jwt, segment
 from .builders import TASK_ID, make_job
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 UPLOAD = {"upload": {"contentType": "image/png"}}
 
 

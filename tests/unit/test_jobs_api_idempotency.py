@@ -15,7 +15,6 @@ from .api_events import IDEMPOTENCY_TABLE, Api, call, jwt
 from .builders import TASK_ID, make_job
 from .test_jobs_api import UPLOAD
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 BODY = {"face": "alice", "target": UPLOAD}
 
 

@@ -11,7 +11,6 @@ from .api_events import Api, call, jwt
 from .builders import make_job
 from .conftest import World
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 STATUSES = [JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.PENDING]
 
 

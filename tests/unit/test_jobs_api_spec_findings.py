@@ -15,7 +15,6 @@ from fakes import FakeLambdaContext
 
 from .api_events import Api, call, http_event
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "api" / "openapi.yaml").read_text())
 JOB = "3f2a9c1e5b7d4e8fa0b1c2d3e4f50617"
 UPLOAD_JOB = {"face": "alice", "target": {"upload": {"contentType": "image/jpeg"}}}

@@ -23,8 +23,6 @@ from swapdrop.upstream import UpstreamClient
 from .builders import API_KEY, CALLBACK_SECRET, TASK_ID, snapshot_body, upload
 from .conftest import World
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-
 TARGET = "inbox/alice/trip/beach.png"
 IMAGE_URL = "https://cdn.example/r/1.png"
 

@@ -23,7 +23,6 @@ from swapdrop.swap_requests import MAX_REQUEST_BYTES, REJECTED_DETAIL_TYPE, Swap
 from .api_events import Api
 from .test_logging_hygiene import captured  # noqa: F401 - the fixture
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 SOURCE = "com.example.pipeline"
 TARGET_KEY = "photos/beach.png"
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAX-task-token-never-logged"
