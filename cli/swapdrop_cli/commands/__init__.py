@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from types import ModuleType
 
 COMMANDS = ("faces", "swap", "wait", "jobs", "dlq", "doctor", "logs", "local")
@@ -12,10 +11,4 @@ COMMANDS = ("faces", "swap", "wait", "jobs", "dlq", "doctor", "logs", "local")
 
 
 def modules() -> list[ModuleType]:
-    """The command modules present (swap, wait, dlq, doctor and logs arrive from other work in progress)."""
-    found = []
-    for name in COMMANDS:
-        qualified = f"{__name__}.{name}"
-        if importlib.util.find_spec(qualified) is not None:
-            found.append(importlib.import_module(qualified))
-    return found
+    return [importlib.import_module(f"{__name__}.{name}") for name in COMMANDS]
