@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     output = Output(json_mode="--json" in argv, quiet="-q" in argv or "--quiet" in argv)
     try:
         parser = build_parser()
+        if not argv:  # `swapdrop` alone: what there is to do, as a usage error for scripts
+            parser.print_help(sys.stdout)
+            return ExitCode.USAGE
         commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
         args = parser.parse_args(pin_local_info(argv, commands))
     except CliError as error:

@@ -165,6 +165,11 @@ def test_usage_errors_exit_2_with_usage_and_a_hint(capsys: Any) -> None:
     assert json.loads(captured.out)["error"]["exitCode"] == 2
 
 
+def test_no_command_prints_the_help_and_exits_2(capsys: Any) -> None:
+    assert app.main([]) == 2
+    assert capsys.readouterr().out.startswith("usage: swapdrop")
+
+
 def test_stack_and_local_together_exit_2(capsys: Any) -> None:
     assert app.main(["--stack", "prod", "jobs", "--local"]) == 2
     assert "error: use --stack or --local, not both" in capsys.readouterr().err
