@@ -508,3 +508,47 @@ def test_alarms_off_or_missing() -> None:
     assert (off.ok, off.detail) == (True, "alarms are off (EnableAlarms=false)")
     missing = run(check_alarms, make_doctor(cloudwatch=FakeCloudWatch([])))
     assert missing.ok is False and missing.detail == "no alarms named swapdrop-*"
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def run_doctor(argv: list[str], results: list[CheckResult], monkeypatch: pytest.MonkeyPatch, json_mode: bool = False):
+    from swapdrop_cli.app import build_parser
+    from swapdrop_cli.commands import doctor as command
+
+    seen: dict[str, Any] = {}
+
+    def fake_run_checks(doctor: Doctor, timeout: float) -> list[CheckResult]:
+        seen.update(drain=doctor.drain_seconds, timeout=timeout)
+        return results
+
+    monkeypatch.setattr(command, "run_checks", fake_run_checks)
+    args = build_parser().parse_args(["doctor", *argv])
+    stdout, stderr = io.StringIO(), io.StringIO()
+    ctx = type("Ctx", (), {})()
+    ctx.target = FakeTarget()
+    ctx.output = Output(json_mode=json_mode, stdout=stdout, stderr=stderr)
+    return args.func(args, ctx), stdout.getvalue(), stderr.getvalue(), seen
+
+
+def test_exit_1_when_any_check_fails_and_0_when_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = CheckResult("a", True, "fine")
+    bad = CheckResult("b", False, "broken", "do this")
+    code, stdout, stderr, seen = run_doctor(["--drain-seconds", "7"], [good, bad], monkeypatch)
+    assert code == 1
+    assert stdout == "✓ a: fine\n✗ b: broken\n    fix: do this\n"
+    assert "1 of 2 checks failed" in stderr
+    assert seen == {"drain": 7.0, "timeout": 30.0}
+    code, stdout, stderr, _ = run_doctor([], [good], monkeypatch, json_mode=True)
+    assert code == 0 and [json.loads(line) for line in stdout.splitlines()] == [
+        {"name": "a", "ok": True, "detail": "fine", "fix": None}
+    ]
+    assert stderr == ""
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "601", "soon"])
+def test_bad_drain_seconds_are_usage_errors(value: str) -> None:
+    from swapdrop_cli.app import main
+
+    assert main(["doctor", "--drain-seconds", value, "--local", "/nonexistent/local.json"]) == 2
