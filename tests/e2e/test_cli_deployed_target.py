@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from e2e.conftest import CliStack, run_cli
+from e2e.test_cli_doctor import reconciled
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_the_stack_from_the_environment(cli_stack: CliStack, aws_env: dict[str, 
 
 
 def test_doctor_on_the_deployed_target(cli_stack: CliStack, aws_env: dict[str, str]) -> None:
-    cli_stack.running.reconcile_now()
+    reconciled(cli_stack)
     result = run_cli("doctor", "--stack", cli_stack.info["stack_name"], "--json", env=aws_env)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 8

@@ -5,6 +5,7 @@ notification, an unreachable swap API (and an alarm in ALARM)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,25 @@ PLACEHOLDER = "REPLACE_WITH_THE_SWAP_API_KEY"
 KEY = "doctor-e2e-secret-key"
 
 
+def reconciled(stack: CliStack, timeout: float = 30) -> None:
+    """Run the reconciler and wait until its log line is in CloudWatch Logs (the stack ships logs in batches)."""
+    stack.running.reconcile_now()
+    info = stack.info
+    logs = local_client("logs", info["region"], info["endpoint_url"])
+    outputs = local_client("cloudformation", info["region"], info["endpoint_url"]).describe_stacks(
+        StackName=info["stack_name"]
+    )["Stacks"][0]["Outputs"]
+    group = next(o["OutputValue"] for o in outputs if o["OutputKey"] == "ReconcileFunctionLogGroupName")
+    started = time.time() * 1000
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        streams = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True, limit=1)
+        if any(s.get("lastEventTimestamp", 0) >= started - 2000 for s in streams["logStreams"]):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no reconciler log line in {group} within {timeout} s")
+
+
 def checks(stdout: str) -> dict[str, dict[str, Any]]:
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert all(set(row) == {"name", "ok", "detail", "fix"} for row in rows), rows
@@ -25,7 +45,7 @@ def checks(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def test_a_healthy_stack_is_all_ticks(cli_stack: CliStack) -> None:
-    cli_stack.running.reconcile_now()  # the reconciler's latest log line is fresh whatever ran before
+    reconciled(cli_stack)  # the reconciler's latest log line is fresh whatever ran before
     human = run_cli("doctor", stack=cli_stack)
     assert human.returncode == 0, human.stdout + human.stderr
     lines = human.stdout.splitlines()
@@ -58,6 +78,7 @@ def sick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
 
 
 def doctor(stack: CliStack) -> tuple[int, dict[str, dict[str, Any]], str]:
+    reconciled(stack)
     result = run_cli("doctor", "--json", "--drain-seconds", "1", stack=stack)
     return result.returncode, checks(result.stdout), result.stderr
 
