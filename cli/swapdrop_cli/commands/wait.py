@@ -465,9 +465,12 @@ def print_summary(output: Any, watched: list[Watched]) -> None:
     rows = []
     for item in watched:
         where = str(item.saved) if item.saved else (item.view.get("result") or {}).get("key") or ""
-        detail = item.problem or (printable(str(item.view.get("failReason"))) if item.view.get("failReason") else "")
-        rows.append((item.job_id, item.row.target, item.row.status, where or detail, detail if where else ""))
-    output.table(["job", "target", "status", "result", "note"], rows)
+        reason = item.problem or (printable(str(item.view.get("failReason"))) if item.view.get("failReason") else "")
+        rows.append((item.job_id, item.row.target, item.row.status, where, reason))
+    columns = ["job", "target", "status", "result", "reason"]
+    if not any(row[4] for row in rows):
+        columns, rows = columns[:4], [row[:4] for row in rows]
+    output.table(columns, rows)
 
 
 def resume_command(args: Any, job_ids: list[str], out_dir: Path | None) -> str:
@@ -530,9 +533,10 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     manifest = read_manifest(args.out)
     watched = []
     for view in views:
-        row = JobRow(job_id=view["jobId"], target=describe_target(view))
+        relative = manifest.get(view["jobId"])
+        row = JobRow(job_id=view["jobId"], target=relative or describe_target(view))
         row.update(view)
-        watched.append(Watched(row=row, view=view, relative=manifest.get(view["jobId"])))
+        watched.append(Watched(row=row, view=view, relative=relative))
     return wait_for(ctx, watched, args.out, args.side_by_side, args.timeout)
 
 
