@@ -234,6 +234,8 @@ def check_swap_api(doctor: Doctor) -> Verdict:
 
 
 def _upstream_fix(doctor: Doctor) -> str:
+    if doctor.target.kind == "local":
+        return "the local stack's swap API (its emulator, or the --upstream URL) is down: restart swapdrop local"
     return (
         "check that the swap API is up and that UpstreamBaseUrl is right; to change it: "
         f"sam deploy --parameter-overrides UpstreamBaseUrl=https://… (stack {doctor.target.stack_name})"

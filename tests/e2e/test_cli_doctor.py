@@ -149,5 +149,5 @@ def test_an_unreachable_swap_api_is_found(sick_stack: CliStack) -> None:
     assert code == 1
     swap_api = found["swap API answers and accepts the key"]
     assert swap_api["ok"] is False and "is unreachable (connection refused or no route)" in swap_api["detail"]
-    assert "UpstreamBaseUrl" in swap_api["fix"]
+    assert "restart swapdrop local" in swap_api["fix"]
     assert found["API key secret is set"]["ok"] is True

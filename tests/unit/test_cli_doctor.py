@@ -350,6 +350,8 @@ def test_swap_api_unreachable(answer: Any, detail: str) -> None:
     result = run(check_swap_api, make_doctor(http=http))
     assert result.ok is False and detail in result.detail
     assert "UpstreamBaseUrl" in (result.fix or "")
+    local = run(check_swap_api, make_doctor(FakeTarget(kind="local"), http=http))
+    assert "restart swapdrop local" in (local.fix or "")
 
 
 # --- callbacks and health -------------------------------------------------------------------

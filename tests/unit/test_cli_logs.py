@@ -213,3 +213,43 @@ def test_a_bad_since_is_a_usage_error() -> None:
 
 def test_module_docs_name_every_option() -> None:
     assert "--job" in logs_command.EXAMPLES and "--follow" in logs_command.EXAMPLES
+
+
+class GrowingLogs:
+    """Insights answers that gain a line between queries (the same @ptr each time for a line)."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[dict[str, str]]] = []
+        self.queries: list[dict[str, Any]] = []
+
+    def add(self, ptr: str, message: str) -> None:
+        millis = str(int(datetime.now(UTC).timestamp() * 1000))
+        fields = {"@ptr": ptr, "@timestamp": millis, "@message": record(message), "@log": GROUPS["Submit"]}
+        self.rows.append([{"field": k, "value": v} for k, v in fields.items()])
+
+    def start_query(self, **kwargs: Any) -> dict:
+        self.queries.append(kwargs)
+        return {"queryId": "q"}
+
+    def get_query_results(self, queryId: str) -> dict:
+        return {"status": "Complete", "results": list(self.rows)}
+
+
+def test_follow_prints_each_new_line_once_until_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = GrowingLogs()
+    logs.add("1", "first")
+    rounds = iter(["second", "third", None])
+
+    def sleep(_seconds: float) -> None:
+        message = next(rounds)
+        if message is None:
+            raise KeyboardInterrupt
+        logs.add(message, message)
+
+    monkeypatch.setattr(logs_command.time, "sleep", sleep)
+    code, stdout, stderr = run_logs(["submit", "--follow"], logs)
+    assert code == 0
+    assert [line.split()[-1] for line in stdout.splitlines()] == ["first", "second", "third"]
+    assert "following (Ctrl-C to stop)" in stderr
+    assert len(logs.queries) == 3
+    assert all(q["startTime"] < q["endTime"] for q in logs.queries)
