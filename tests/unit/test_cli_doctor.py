@@ -554,3 +554,9 @@ def test_bad_drain_seconds_are_usage_errors(value: str) -> None:
     from swapdrop_cli.app import main
 
     assert main(["doctor", "--drain-seconds", value, "--local", "/nonexistent/local.json"]) == 2
+
+
+def test_the_help_names_every_check() -> None:
+    from swapdrop_cli.commands.doctor import EXAMPLES
+
+    assert all(f"  {name}  " in EXAMPLES for name in checks.CHECK_NAMES.values())

@@ -10,14 +10,14 @@ from swapdrop_cli.errors import ExitCode
 
 EXAMPLES = """\
 checks (run at once; each ✗ says what to run or change):
-  API key secret is set            the swap API's key is not the template's placeholder (never shown)
-  swap API answers and accepts it  fetches an unknown task with the key (401/403: key refused)
-  callback URL reachable           posts a bogus callback for an unknown job: CallbackFunction's 403
-  jobs API answers                 GET /health on ApiUrl
-  bucket notification in place     inbox/ and uploads/ send new objects to the submit queue
-  queues empty or draining         dead-letter queues empty; waiting messages go down
-  reconciler ran recently          its log group saw an event within 3× ReconcileSchedule
-  alarms in OK                     none of the stack's alarms is in ALARM
+  API key secret is set                 the swap API's key is not the placeholder (it is never shown)
+  swap API answers and accepts the key  fetches an unknown task with the key (401/403: refused)
+  callback URL reachable from outside   a bogus callback for an unknown job gets CallbackFunction's 403
+  jobs API answers (GET /health)        ApiUrl/health answers
+  bucket notification in place          inbox/ and uploads/ send new objects to the submit queue
+  queues empty or draining              dead-letter queues empty; waiting messages go down
+  reconciler ran recently               its log group saw an event within 3x ReconcileSchedule
+  alarms in OK                          none of the stack's alarms is in ALARM (no data yet is fine)
 
 examples:
   swapdrop doctor                              the default stack ($SWAPDROP_STACK, else swapdrop)
