@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -290,6 +291,22 @@ def _stem(relative: str) -> str:
 
 def batches(targets: list[SwapTarget], size: int = MAX_BATCH) -> list[list[SwapTarget]]:
     return [targets[start : start + size] for start in range(0, len(targets), size)]
+
+
+MAX_IDEMPOTENCY_KEY = 255 - len(f"-{1_000_000 // MAX_BATCH}")
+"""The API takes keys of 1..255 printable ASCII characters; room is left for the batch suffix."""
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """A usage error for a key the API would refuse, before anything is sent."""
+    if key is None:
+        return
+    if not _IDEMPOTENCY_KEY.match(key) or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise CliError(
+            f"--idempotency-key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces",
+            ExitCode.USAGE,
+        )
 
 
 def batch_idempotency_key(key: str | None, index: int) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import sys
 import threading
 from pathlib import Path
@@ -56,6 +57,8 @@ class FakeApi:
         self.calls: list[tuple] = []
         self.created = 0
         self.refuse: set[int] = set()
+        self.fail_uploads: set[str] = set()
+        self.default_status = "SUCCESS"
         self.lock = threading.Lock()
         self.in_flight = 0
         self.most_in_flight = 0
@@ -81,7 +84,7 @@ class FakeApi:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            script = self.scripts.get(job_id) or [_job(job_id, "SUCCESS")]
+            script = self.scripts.get(job_id) or [_job(job_id, self.default_status)]
             step = script.pop(0) if len(script) > 1 else script[0]
             if isinstance(step, Exception):
                 raise step
@@ -92,6 +95,8 @@ class FakeApi:
 
     def upload(self, form: dict, path: Path, content_type: str | None = None) -> None:
         self.calls.append(("upload", form["fields"]["key"], path.name))
+        if path.name in self.fail_uploads:
+            raise CliError(f"the bucket refused {path}: EntityTooLarge: too big", ExitCode.USAGE)
 
     def cancel(self, job_id: str) -> dict:
         self.calls.append(("cancel", job_id))
@@ -180,6 +185,7 @@ def test_a_bad_face_name_is_refused_before_anything_is_sent(tmp_path: Path) -> N
 
 def test_250_targets_go_in_three_batches_with_k_k2_k3(tmp_path: Path) -> None:
     api = FakeApi()
+    api.default_status = "AWAITING_UPLOAD"  # a first run: every target still to send
     code, ctx = _run_swap(api, "alice", str(_folder(tmp_path / "p", 250)), idempotency_key="K", json_mode=True)
     assert code == ExitCode.OK
     creates = [c for c in api.calls if c[0] == "create"]
@@ -213,6 +219,39 @@ def test_metadata_and_s3_and_url_targets_are_sent_as_the_api_takes_them() -> Non
     assert "swapdrop wait" in ctx.stderr.getvalue()
     with pytest.raises(CliError, match="not KEY=VALUE"):
         _run_swap(api, "alice", "s3://swap-bucket/inbox/a.jpg", metadata=["novalue"])
+
+
+def test_a_rerun_with_the_same_key_uploads_only_what_is_still_awaited(tmp_path: Path) -> None:
+    root = _folder(tmp_path / "p", 3)
+    done = f"{1:032x}"
+    api = FakeApi({done: [_job(done, "SUCCESS")], f"{0:032x}": [_job(f"{0:032x}", "AWAITING_UPLOAD")]})
+    api.scripts[f"{2:032x}"] = [_job(f"{2:032x}", "PENDING")]
+    code, _ = _run_swap(api, "alice", str(root), idempotency_key="trip-1")
+    assert code == ExitCode.OK
+    assert [c[1] for c in api.calls if c[0] == "upload"] == [f"uploads/{0:032x}/target.jpg"]
+    without_key = FakeApi()
+    _run_swap(without_key, "alice", str(root))
+    assert len([c for c in without_key.calls if c[0] == "upload"]) == 3
+    assert not [c for c in without_key.calls if c[0] == "get"], "no extra requests without a key"
+
+
+@pytest.mark.parametrize("key", ["has space", "", "é", "k" * 250])
+def test_keys_the_api_would_refuse_are_usage_errors(tmp_path: Path, key: str) -> None:
+    api = FakeApi()
+    with pytest.raises(CliError, match="--idempotency-key must be") as raised:
+        _run_swap(api, "alice", str(_folder(tmp_path / "p", 1)), idempotency_key=key)
+    assert raised.value.exit_code == ExitCode.USAGE
+    assert api.calls == []
+
+
+def test_a_failed_upload_cancels_its_job_and_fails_the_run(tmp_path: Path) -> None:
+    api = FakeApi()
+    api.fail_uploads = {"img001.jpg"}
+    code, ctx = _run_swap(api, "alice", str(_folder(tmp_path / "p", 3)))
+    assert code == ExitCode.JOBS_FAILED
+    assert ("cancel", f"{1:032x}") in api.calls
+    assert "EntityTooLarge" in ctx.stderr.getvalue()
+    assert re.search(rf"{1:032x}\s+\S+img001\.jpg\s+CANCELLED", ctx.stdout.getvalue()), ctx.stdout.getvalue()
 
 
 def test_another_bucket_is_refused_once_the_stack_is_known() -> None:

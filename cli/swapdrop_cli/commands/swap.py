@@ -16,7 +16,15 @@ from swapdrop.layout import INBOX_PREFIX, LayoutError, face_name_problem, parse_
 
 from swapdrop_cli.commands.wait import JobRow, Watched, resume_command, wait_for, write_manifest
 from swapdrop_cli.errors import CliError, ExitCode
-from swapdrop_cli.targets import MAX_BATCH, SwapTarget, batch_idempotency_key, batches, check_buckets, expand_targets
+from swapdrop_cli.targets import (
+    MAX_BATCH,
+    SwapTarget,
+    batch_idempotency_key,
+    batches,
+    check_buckets,
+    check_idempotency_key,
+    expand_targets,
+)
 
 UPLOADERS = 4
 """Files sent at once (to S3's presigned POST, not through the jobs API)."""
@@ -104,6 +112,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
 
         require_pillow()
     metadata = parse_metadata(args.metadata)
+    check_idempotency_key(args.idempotency_key)
     targets = expand_targets(args.targets, None, output.note)  # local files checked before any network
     target = ctx.target
     check_buckets(targets, target.bucket)
@@ -127,6 +136,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
                 else:
                     refused += 1
                     report_refused(output, swap_target, entry.get("error") or {})
+        if args.idempotency_key:
+            skip_replayed_uploads(api, watched)
         uploads_failed = upload_all(api, output, watched)
     except KeyboardInterrupt:
         output.stderr.write("\nstopped before every target was sent;")
@@ -155,6 +166,18 @@ def report_refused(output: Any, target: SwapTarget, error: dict) -> None:
     output.stderr.write(f"error: {printable(target.shown)}: {code}: {message}\n")
     output.stderr.flush()
     output.emit({"jobId": None, "target": target.shown, "status": "REFUSED", "error": error})
+
+
+def skip_replayed_uploads(api: Any, watched: list[Watched]) -> None:
+    """A request replayed for its Idempotency-Key answers as it did the first time (AWAITING_UPLOAD,
+    with the upload form), even for jobs whose targets arrived long ago: ask each job where it is
+    now, and send only the targets still awaited (a rerun after Ctrl-C finishes the uploads)."""
+    for item in watched:
+        if item.view.get("upload"):
+            current = api.get_job(item.job_id)
+            if current.get("status") != "AWAITING_UPLOAD":
+                item.view = {**current}
+                item.row.update(current)
 
 
 def upload_all(api: Any, output: Any, watched: list[Watched]) -> int:
