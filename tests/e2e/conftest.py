@@ -111,37 +111,7 @@ def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
     with RunningStack(options) as running:
         info_file = tmp_path_factory.mktemp("cli") / "local.json"
         running.write_info(info_file)
-        info = running.info()
-        if "stack_name" not in info:  # TEMPORARY until the local stack registers itself in moto's CloudFormation
-            info = _register_stack(info, info_file)
-        yield CliStack(running, info_file, info)
-
-
-def _register_stack(info: dict[str, Any], info_file: Path) -> dict[str, Any]:
-    """TEMPORARY: a moto CloudFormation stack with the local stack's outputs, and its name in the info file."""
-    import json
-
-    outputs = {
-        "ApiUrl": info["api_url"],
-        "JwtApiUrl": info["jwt_api_url"],
-        "BucketName": info["bucket"],
-        "JobsTableName": info["jobs_table"],
-        "SubmitQueueUrl": info["queue_url"],
-        "SubmitDeadLetterQueueUrl": info["dlq_url"],
-        "ApiKeySecretArn": info["api_key_secret_id"],
-        "JobEventBusName": info["event_bus"],
-    }
-    template = {
-        "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "local"}}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    name = "swapdrop-local-cli"
-    local_client("cloudformation", info["region"], info["endpoint_url"]).create_stack(
-        StackName=name, TemplateBody=json.dumps(template)
-    )
-    info = {**info, "stack_name": name}
-    info_file.write_text(json.dumps(info))
-    return info
+        yield CliStack(running, info_file, running.info())
 
 
 def run_cli(
