@@ -185,3 +185,43 @@ def test_ctrl_c_stops_waiting_not_the_job_and_says_how_to_resume(
 def _env() -> dict[str, str]:
     cleared = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "SWAPDROP_STACK", "AWS_REGION")
     return {key: value for key, value in os.environ.items() if key not in cleared}
+
+
+def test_the_same_idempotency_key_twice_is_the_same_jobs(cli_stack: CliStack, face: str, tmp_path: Path) -> None:
+    _variants(tmp_path / "photos", 3)
+    command = ("swap", face, str(tmp_path / "photos"), "--idempotency-key", f"h2-{tmp_path.name}", "--wait", "--json")
+    first = run_cli(*command, stack=cli_stack)
+    second = run_cli(*command, stack=cli_stack)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    ids = [[line["jobId"] for line in _json_lines(run.stdout)] for run in (first, second)]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 3
+    assert all(line["status"] == "SUCCESS" for line in _json_lines(second.stdout))
+
+
+def test_on_a_terminal_the_progress_is_a_live_table(cli_stack: CliStack, face: str, tmp_path: Path) -> None:
+    """A real pseudo-terminal: rich draws (and redraws) the table on stderr; stdout keeps the summary."""
+    import pty
+
+    _variants(tmp_path / "photos", 3)
+    primary, secondary = pty.openpty()
+    command = [str(SWAPDROP), "swap", face, str(tmp_path / "photos"), "--wait", "--local", str(cli_stack.info_file)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=secondary, env={**_env(), "COLUMNS": "120", "TERM": "xterm"}
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the process ended
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    stdout = process.communicate(timeout=120)[0].decode()
+    os.close(primary)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0, screen
+    assert "\x1b[" in screen, "a terminal gets rich's cursor movements and colours"
+    assert "3/3 finished" in screen and "elapsed" in screen and "waiting for" not in screen
+    assert stdout.count("SUCCESS") == 3 and "\x1b[" not in stdout
