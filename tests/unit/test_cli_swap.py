@@ -135,6 +135,9 @@ class FakeS3:
     def copy_object(self, Bucket: str, Key: str, CopySource: dict) -> None:
         self.copies.append((CopySource["Key"], Key))
 
+    def list_objects_v2(self, Bucket: str, Prefix: str, MaxKeys: int) -> dict:
+        return {}  # no face to be found: side-by-side images cannot be made
+
 
 class Ctx:
     def __init__(self, api: FakeApi, target: FakeTarget | None = None, json_mode: bool = False, **args: Any):
@@ -404,6 +407,28 @@ def test_swap_wait_out_end_to_end_on_fakes(tmp_path: Path, fast) -> None:
     progress = ctx.stderr.getvalue()
     assert "waiting for 4 jobs" in progress and "REJECTED" in progress
     assert json.loads((out / MANIFEST).read_text())["jobs"][ids[0]] == "sub0/img000.jpg"
+
+
+def test_a_side_by_side_that_cannot_be_made_is_a_warning_not_a_failure(tmp_path: Path, fast) -> None:
+    out = tmp_path / "out"
+    root = _folder(tmp_path / "p", 1)
+    code, ctx = _run_swap(FakeApi(), "alice", str(root), out=out, side_by_side=True, json_mode=True)
+    assert code == ExitCode.OK
+    assert (out / "sub0" / "img000.png").exists()
+    (line,) = map(json.loads, ctx.stdout.getvalue().splitlines())
+    assert line["warning"].startswith("no side-by-side image: the face or the target could not be read")
+    assert "problem" not in line and "sideBySide" not in line
+
+
+def test_a_result_that_cannot_be_written_fails_that_job_only(tmp_path: Path, fast) -> None:
+    out = tmp_path / "out"
+    (out / "sub0").mkdir(parents=True)
+    (out / "sub0" / "img000.png").mkdir()  # a folder where the result should go
+    code, ctx = _run_swap(FakeApi(), "alice", str(_folder(tmp_path / "p", 2)), out=out, json_mode=True)
+    assert code == ExitCode.JOBS_FAILED
+    lines = {Path(line["target"]).name: line for line in map(json.loads, ctx.stdout.getvalue().splitlines())}
+    assert lines["img000.jpg"]["problem"].startswith("saving the result failed")
+    assert lines["img001.jpg"]["result"] == str(out.resolve() / "sub1" / "img001.png")
 
 
 def test_wait_refuses_what_is_not_a_job_id() -> None:

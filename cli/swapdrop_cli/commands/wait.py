@@ -76,7 +76,9 @@ class Watched:
     saved: Path | None = None
     side_by_side: Path | None = None
     problem: str | None = None
-    """Why the result was not saved (the job itself may have succeeded)."""
+    """Why the result was not saved (the job itself may have succeeded): the run fails."""
+    warning: str | None = None
+    """Something asked for that could not be made (a side-by-side image): said, but the run does not fail."""
     success_since: float | None = None
 
     @property
@@ -100,6 +102,8 @@ class Watched:
             record["sideBySide"] = str(self.side_by_side)
         if self.problem:
             record["problem"] = self.problem
+        if self.warning:
+            record["warning"] = self.warning
         return record
 
 
@@ -262,6 +266,8 @@ class Waiter:
                 self.on_finished(item)
             except CliError as error:
                 item.problem = error.message
+            except OSError as error:  # --out not writable, disk full: this result, not the whole wait
+                item.problem = f"saving the result failed: {error.strerror or error}"
         if item.problem and not item.row.note:
             item.row.note = item.problem
         elif item.saved and item.row.status == "SUCCESS":
@@ -320,13 +326,13 @@ class Saver:
         face = self._face(item.view.get("face"))
         target = item.source.read_bytes() if item.source else self._object((item.view.get("target") or {}).get("key"))
         if face is None or target is None:
-            item.problem = "no side-by-side image: the face or the target could not be read from the bucket"
+            item.warning = "no side-by-side image: the face or the target could not be read from the bucket"
             return
         destination = output_path(self.out_dir, side_by_side_name(_relative_to(result_path, self.out_dir)))
         try:
             image = compose(face, target, result_path.read_bytes())
         except ValueError as error:
-            item.problem = f"no side-by-side image: {error}"
+            item.warning = f"no side-by-side image: {error}"
             return
         write_atomically(destination, image)
         item.side_by_side = destination
@@ -465,7 +471,8 @@ def print_summary(output: Any, watched: list[Watched]) -> None:
     rows = []
     for item in watched:
         where = str(item.saved) if item.saved else (item.view.get("result") or {}).get("key") or ""
-        reason = item.problem or (printable(str(item.view.get("failReason"))) if item.view.get("failReason") else "")
+        fail_reason = printable(str(item.view.get("failReason"))) if item.view.get("failReason") else ""
+        reason = item.problem or fail_reason or item.warning or ""
         rows.append((item.job_id, item.row.target, item.row.status, where, reason))
     columns = ["job", "target", "status", "result", "reason"]
     if not any(row[4] for row in rows):
