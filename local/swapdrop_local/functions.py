@@ -24,11 +24,13 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from swapdrop_local.lambda_context import LocalLambdaContext
+from swapdrop_local.log_shipper import FunctionLogs
 from swapdrop_local.template import NO_VALUE, PROJECT_ROOT, Resolver
 
 log = logging.getLogger("swapdrop.local")
@@ -138,9 +140,25 @@ def _error_reply(exc: BaseException, error_type: str | None = None) -> tuple[str
     return ("error", error_type or type(exc).__name__, str(exc), traceback.format_exception(exc))
 
 
-def _worker_main(conn: Connection, spec: FunctionSpec, paths: list[str], environment: dict[str, str]) -> None:
+def _redirect_output(conn: Connection) -> None:
+    """stdout and stderr into the pipe the supervisor sends first (Lambda's log capture), line by line."""
+    fd = reduction.recv_handle(conn)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+
+
+def _worker_main(
+    conn: Connection, spec: FunctionSpec, paths: list[str], environment: dict[str, str], captured: bool = False
+) -> None:
     """One container: init (import the handler), say ready, then run one event at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the supervisor, which stops its workers
+    if captured:
+        _redirect_output(conn)
     _start_container(paths, environment)
     try:
         handler = _load(spec)
@@ -191,8 +209,11 @@ class LocalFunction:
         concurrency: int,
         throttle_wait: float = THROTTLE_WAIT_SECONDS,
         init_timeout: float = INIT_TIMEOUT_SECONDS,
+        logs: FunctionLogs | None = None,
     ) -> None:
+        """`logs`: where the workers' stdout and stderr go (None: this process's own, for tests)."""
         self.spec = spec
+        self._logs = logs
         self.concurrency = max(1, concurrency)
         self.throttle_wait = throttle_wait
         self.init_timeout = init_timeout
@@ -282,14 +303,22 @@ class LocalFunction:
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()
+        output = self._logs.attach(self.spec.name) if self._logs else None
         process = self._mp.Process(
             target=_worker_main,
-            args=(child, self.spec, self._paths, self._environment),
+            args=(child, self.spec, self._paths, self._environment, output is not None),
             name=f"{self.spec.name}-worker",
             daemon=True,
         )
-        process.start()
-        child.close()
+        try:
+            process.start()
+            child.close()
+            if output is not None:  # the worker's first read: it blocks until this arrives
+                with contextlib.suppress(OSError):  # a worker that died at once is reported by the supervisor
+                    reduction.send_handle(parent, output, process.pid)
+        finally:
+            if output is not None:
+                os.close(output)
         return _Worker(process, parent)
 
     def _acquire(self, wait_seconds: float) -> _Worker:

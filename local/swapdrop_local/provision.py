@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 
+from swapdrop_local.alarms import create_monitoring
 from swapdrop_local.template import LOCAL_ACCOUNT, Resolver, function_environment, load_template, resources_of_type
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -95,6 +96,9 @@ def provision(
     resolver.refs["CallbackApi"] = "local"
     _name_functions(resolver)
     log_groups = _create_log_groups(local_client("logs", region, endpoint_url), resolver)
+    create_monitoring(
+        resolver, local_client("sns", region, endpoint_url), local_client("cloudwatch", region, endpoint_url)
+    )
     environments = {}
     for function in resources_of_type(template, "AWS::Serverless::Function"):
         env = function_environment(template, resolver, function)

@@ -29,6 +29,7 @@ from swapdrop_local.auth import ApiCredentials, LocalJwtIssuer, SigV4Verifier
 from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
+from swapdrop_local.log_shipper import FunctionLogs, LogFile, LogFileHandler
 from swapdrop_local.provision import LocalStack, local_client, provision
 from swapdrop_local.s3_gateway import Keys, S3Gateway
 from swapdrop_local.sqs_source import SqsEventSource
@@ -76,6 +77,9 @@ FUNCTION_SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's stand-in credentials
 S3_GATEWAY_MARGIN_BYTES = 1024 * 1024
 """The S3 gateway's ceiling on a POSTed file: MaxImageBytes plus this (the policy's own range is exact)."""
 
+STACK_LOGGERS = ("swapdrop.local", "swapdrop_emulator")
+"""The local stack's own loggers: INFO and up go to the stack's log file."""
+
 DEFAULT_WORKERS = {"CallbackFunction": 4}
 """Workers for a function without reserved concurrency (others get 1: the scheduled reconciler)."""
 
@@ -101,6 +105,11 @@ class RunningStack:
         self.stack_id: str | None = None
         """The local stack's id in moto's CloudFormation (describe_stacks answers its Outputs)."""
         self.log_file: Path | None = None
+        self.function_logs: FunctionLogs | None = None
+        """The functions' stdout/stderr: to the log file and moto's CloudWatch Logs, never the console."""
+        self._log: LogFile | None = None
+        self._log_handler: LogFileHandler | None = None
+        self._logger_levels: dict[str, int] = {}
         self.reconcile_runs = 0
 
     # --- lifecycle ------------------------------------------------------------------
@@ -118,7 +127,7 @@ class RunningStack:
         stack_name = options.stack_name or _default_stack_name(next(_stacks_started))
         self.log_file = options.log_file or _new_log_file(stack_name)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.touch()
+        self._open_log(self.log_file)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -152,6 +161,8 @@ class RunningStack:
         ).start()
         specs = function_specs(resolver)
         layers = layer_dirs(resolver)
+        assert self._log is not None
+        self.function_logs = FunctionLogs(self._log, self.stack.log_groups, self.stack.client("logs"))
         submit_events = [e for e in specs["SubmitFunction"].events.values() if e["Type"] == "SQS"]
         submit_props = submit_events[0]["Properties"]
         concurrency = options.submit_concurrency or int(
@@ -166,7 +177,7 @@ class RunningStack:
             environment = self._environment(endpoint, self.stack.environments[name])
             workers = concurrency if name == "SubmitFunction" else self._workers_for(spec)
             self.functions[name] = LocalFunction(
-                spec, environment, layers, workers, throttle_wait=options.throttle_wait_seconds
+                spec, environment, layers, workers, throttle_wait=options.throttle_wait_seconds, logs=self.function_logs
             )
         for route in http_api_routes(resolver, specs, self._lambda):
             routes.append(route)
@@ -205,6 +216,8 @@ class RunningStack:
             thread.join(timeout=15)
         for function in self.functions.values():
             function.close()
+        if self.function_logs:
+            self.function_logs.stop()  # before moto stops: the last lines still reach CloudWatch
         if self.api:
             self.api.stop()
         if self.jwt_api:
@@ -217,6 +230,7 @@ class RunningStack:
             self.s3_gateway.stop()
         if self.moto:
             self.moto.stop()
+        self._close_log()
 
     def __enter__(self) -> RunningStack:
         return self.start()
@@ -268,6 +282,26 @@ class RunningStack:
         return function.invoke(_schedule_event(self.options.region), wait=function.spec.timeout)
 
     # --- internals ------------------------------------------------------------------------
+
+    def _open_log(self, path: Path) -> None:
+        """The stack's own logging (and the emulator's) at INFO into the log file; the console keeps
+        only what its handlers let through (swapdrop local: warnings and errors)."""
+        self._log = LogFile(path)
+        self._log_handler = LogFileHandler(self._log)
+        for name in STACK_LOGGERS:
+            logger = logging.getLogger(name)
+            self._logger_levels[name] = logger.level
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)
+            logger.addHandler(self._log_handler)
+
+    def _close_log(self) -> None:
+        if self._log_handler:
+            for name, level in self._logger_levels.items():
+                logging.getLogger(name).removeHandler(self._log_handler)
+                logging.getLogger(name).setLevel(level)
+        if self._log:
+            self._log.close()
 
     def _start_emulator(self) -> str:
         from swapdrop_emulator import EmulatorConfig, SwapEmulator
