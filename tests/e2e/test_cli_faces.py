@@ -102,3 +102,21 @@ def test_refused_credentials_exit_4(cli_stack: CliStack, tmp_path: Path) -> None
         assert answer.returncode == 4, (command, answer.stderr)
         assert "hint: the credentials do not match the running local stack" in answer.stderr
         assert json.loads(answer.stdout)["error"]["exitCode"] == 4
+
+
+def test_a_deployed_target_with_a_wrong_secret_key_is_refused_with_exit_4(cli_stack: CliStack) -> None:
+    """--stack through moto's CloudFormation (AWS_ENDPOINT_URL): the stack is found, the API refuses the signature."""
+    credentials = cli_stack.info["api_credentials"]
+    env = {
+        "AWS_ENDPOINT_URL": cli_stack.info["endpoint_url"],
+        "AWS_ACCESS_KEY_ID": credentials["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": "w" * 40,
+        "AWS_REGION": cli_stack.info["region"],
+    }
+    answer = run_cli("face", "list", "--stack", cli_stack.info["stack_name"], env=env)
+    assert answer.returncode == 4, answer.stderr
+    assert "the jobs API refused the request (403" in answer.stderr
+    assert "ClientPolicyArn" in answer.stderr
+    unknown = run_cli("face", "list", "--stack", "nope", env=env)
+    assert unknown.returncode == 3
+    assert "stack 'nope' not found in us-east-1: deploy it" in unknown.stderr

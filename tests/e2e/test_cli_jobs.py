@@ -213,6 +213,9 @@ def test_stack_target_through_moto_cloudformation(cli_stack: CliStack, done: dic
     found = run_cli("--stack", cli_stack.info["stack_name"], "status", done["jobId"], "--json", env=env)
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["status"] == "SUCCESS"
+    by_key = run_cli("status", done["key"], "--stack", cli_stack.info["stack_name"], "--json", env=env)
+    assert by_key.returncode == 0, by_key.stderr
+    assert json.loads(by_key.stdout)["jobId"] == done["jobId"]
     unknown = run_cli("jobs", "--stack", "no-such-stack", env=env)
     assert unknown.returncode == 3
     assert "stack 'no-such-stack' not found in us-east-1" in unknown.stderr
