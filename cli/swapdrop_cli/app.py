@@ -83,7 +83,8 @@ def global_options() -> argparse.ArgumentParser:
         nargs="?",
         const=str(DEFAULT_LOCAL_INFO),
         default=argparse.SUPPRESS,
-        help=f"a running `swapdrop local`, through its info file ({DEFAULT_LOCAL_INFO})",
+        help=f"a running `swapdrop local`, through its info file ({DEFAULT_LOCAL_INFO}; "
+        "another: --local=FILE, or a path with a / or ending in .json)",
     )
     group.add_argument("--region", default=argparse.SUPPRESS, help="AWS region of --stack (else AWS_REGION/profile)")
     group.add_argument("--profile", default=argparse.SUPPRESS, help="AWS profile for --stack")

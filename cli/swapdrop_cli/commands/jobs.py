@@ -73,7 +73,13 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=run_status)
 
     jobs = subparsers.add_parser("jobs", help="list jobs, newest first (a table, or JSON lines)", epilog=JOBS_EXAMPLES)
-    jobs.add_argument("--status", type=str.upper, choices=STATUSES, help="only jobs in this status")
+    jobs.add_argument(
+        "--status",
+        type=str.upper,
+        choices=STATUSES,
+        metavar="STATUS",
+        help=f"only jobs in this status: {', '.join(STATUSES)}",
+    )
     jobs.add_argument("--face", help="only jobs of this face")
     jobs.add_argument("--since", type=since_arg, metavar="WHEN", help="created at or after: 30m, 2h, 1d or ISO-8601")
     jobs.add_argument("--until", type=since_arg, metavar="WHEN", help="created before: as --since")
