@@ -15,6 +15,8 @@ from urllib.parse import quote, urlencode
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from swapdrop_cli.errors import CliError, ExitCode
 from swapdrop_cli.target import CREDENTIALS_HINT, Target
@@ -28,6 +30,7 @@ CONNECT_SECONDS = 10
 READ_SECONDS = 40
 """Above GET /jobs/{id}?wait='s 25 s ceiling."""
 TRANSFER_SECONDS = 300
+RETRIED_STATUSES = (429, 502, 503, 504)
 
 
 class ApiError(CliError):
@@ -43,6 +46,8 @@ class ApiError(CliError):
 def exit_code_for(status: int) -> int:
     if status in (401, 403):
         return ExitCode.AUTH
+    if status in (408, 429):  # throttled or timed out: the stack is busy, the request was fine
+        return ExitCode.UNREACHABLE
     if 400 <= status < 500:
         return ExitCode.USAGE
     return ExitCode.UNREACHABLE
@@ -59,7 +64,7 @@ class JobsApi:
                 hint="deploy the current template (sam build && sam deploy)",
             )
         self.base_url = url.rstrip("/")
-        self.http = http or requests.Session()
+        self.http = http or _session()
 
     # --- health and faces -------------------------------------------------------------
 
@@ -274,6 +279,26 @@ class JobsApi:
             message = f"the jobs API failed ({method} {path}: {status} {message})"
             hint = "swapdrop logs api --since 15m shows why"
         return ApiError(status, code, message, hint=hint, details=details)
+
+
+def _session() -> requests.Session:
+    """Reads (GET) are retried on throttling and gateway errors, honouring Retry-After; writes are not
+    (a POST that timed out may have created its jobs: the caller decides, with an Idempotency-Key)."""
+    retry = Retry(
+        total=3,
+        connect=2,
+        read=0,
+        status=3,
+        backoff_factor=0.5,
+        status_forcelist=RETRIED_STATUSES,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _segment(value: str) -> str:

@@ -117,6 +117,7 @@ def _with_command(monkeypatch: pytest.MonkeyPatch, run: Any) -> None:
         (ApiError(409, "job_finished", "finished"), 2),
         (ApiError(500, "internal", "oops"), 3),
         (ApiError(502, "", "bad gateway"), 3),
+        (ApiError(429, "", "Too Many Requests"), 3),
         (NoCredentialsError(), 4),
         (ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetQueueAttributes"), 4),
         (ClientError({"Error": {"Code": "QueueDoesNotExist", "Message": "no"}}, "GetQueueAttributes"), 3),
@@ -380,3 +381,13 @@ def test_an_operator_only_refusal_keeps_the_apis_words() -> None:
     with pytest.raises(ApiError) as raised:
         JobsApi(_target(), http=FakeHttp(FakeResponse(403, body))).put_face("a", "image/png")  # type: ignore[arg-type]
     assert (raised.value.exit_code, raised.value.message) == (4, "only IAM callers (operators) may add faces")
+
+
+def test_reads_are_retried_on_throttling_and_gateway_errors_writes_never() -> None:
+    api = JobsApi(_target())
+    retry = api.http.get_adapter("https://api.example.com/jobs").max_retries
+    assert set(retry.status_forcelist) == {429, 502, 503, 504}
+    assert retry.is_retry("GET", 429) and retry.is_retry("GET", 503)
+    for method in ("POST", "PUT", "DELETE"):
+        assert not retry.is_retry(method, 503), method
+    assert not retry.is_retry("GET", 500)  # the function failed: retrying does not help, its logs do
