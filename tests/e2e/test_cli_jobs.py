@@ -224,3 +224,23 @@ def test_stack_target_through_moto_cloudformation(cli_stack: CliStack, done: dic
     both = run_cli("jobs", "--stack", "a", "--local", str(cli_stack.info_file))
     assert both.returncode == 2
     assert "use --stack or --local, not both" in both.stderr
+
+
+def test_a_stopped_local_stack_exits_3(tmp_path: Path) -> None:
+    """An info file left behind by a stack that is gone: its endpoint refuses connections."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    info = {
+        "region": "us-east-1",
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "stack_name": "swapdrop-local",
+        "api_credentials": {"access_key_id": "AKIALOCAL", "secret_access_key": "s" * 40},
+    }
+    stale = tmp_path / "local.json"
+    stale.write_text(json.dumps(info))
+    answer = run_cli("jobs", "--local", str(stale))
+    assert answer.returncode == 3
+    assert f"error: the local stack at {stale} does not answer: it has stopped" in answer.stderr
