@@ -42,6 +42,17 @@ class FakeTarget:
         return self.clients[service]
 
 
+EMF = json.dumps(
+    {
+        "_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "Swapdrop", "Metrics": [{"Name": "X"}]}]},
+        "service": "swapdrop",
+        "X": [1.0],
+        "job_id": JOB,
+    }
+)
+"""A Powertools metric record (EMF): not a line a person reads."""
+
+
 def record(message: str, job: str | None = None, level: str = "INFO", key: str = "job_id") -> str:
     body: dict[str, Any] = {"level": level, "message": message, "service": "swapdrop"}
     if job:
@@ -59,10 +70,12 @@ def moto_logs() -> Any:
                 (now - 5000, record("job submitted", JOB)),
                 (now - 4000, record("other job submitted", OTHER)),
                 (now - 3900, "START RequestId: 1 Version: $LATEST"),
+                (now - 3800, EMF),
             ],
             GROUPS["Callback"]: [
                 (now - 3000, record("callback applied", JOB, key="jobId")),
                 (now - 2000, record("callback with an invalid or missing token", OTHER, level="WARNING")),
+                (now - 1000, EMF),
             ],
         }
         for group, items in events.items():
@@ -90,19 +103,23 @@ def test_the_query_string_runs_on_moto_and_job_lines_come_back_in_order(moto_log
     ]
 
 
-def test_all_lines_of_one_function_with_the_last_n(moto_logs: Any) -> None:
+def test_all_lines_of_one_function_with_the_last_n_and_no_metric_records(moto_logs: Any) -> None:
     start, end = window()
     lines = fetch_lines(moto_logs, {"Submit": GROUPS["Submit"]}, None, 2, start, end, timeout=10)
     assert [line["message"] for line in lines] == ["other job submitted", "START RequestId: 1 Version: $LATEST"]
+    everything = fetch_lines(moto_logs, GROUPS, None, 100, start, end, timeout=10)
+    assert len(everything) == 5 and not any(line["record"] and "_aws" in line["record"] for line in everything)
     assert lines[1]["level"] == "" and lines[1]["record"] is None
 
 
-def test_query_string_filters_both_job_keys_and_sorts_newest_first() -> None:
+def test_query_string_filters_both_job_keys_and_metric_records_and_sorts_newest_first() -> None:
     assert query_string(JOB, 50) == (
-        f'fields @timestamp, @message, @log | filter job_id = "{JOB}" or jobId = "{JOB}" '
-        "| sort @timestamp desc | limit 50"
+        'fields @timestamp, @message, @log | filter @message not like /^\\{"_aws"/ '
+        f'| filter job_id = "{JOB}" or jobId = "{JOB}" | sort @timestamp desc | limit 50'
     )
-    assert query_string(None, 7) == "fields @timestamp, @message, @log | sort @timestamp desc | limit 7"
+    assert query_string(None, 7) == (
+        'fields @timestamp, @message, @log | filter @message not like /^\\{"_aws"/ | sort @timestamp desc | limit 7'
+    )
 
 
 @pytest.mark.parametrize("job", ['x" or 1=1', "ABCDEF0123456789ABCDEF0123456789", "123", JOB + "0"])

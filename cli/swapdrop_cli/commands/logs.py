@@ -33,6 +33,9 @@ DEFAULT_TIMEOUT = 60.0
 FOLLOW_SECONDS = 3.0
 FOLLOW_OVERLAP_SECONDS = 30
 """--follow asks again for the last half minute each time: events arrive in Insights a little late."""
+METRIC_FILTER = 'filter @message not like /^\\{"_aws"/'
+HEADROOM = 4
+"""Rows asked for per line wanted, for a server that ignores `filter` (moto): its metric lines come too."""
 JOB_KEYS = ("job_id", "jobId")
 """Where a log record names its job (Powertools `extra` keys are top-level)."""
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -120,8 +123,9 @@ def _job_id(text: str) -> str:
 
 
 def query_string(job: str | None, limit: int) -> str:
-    """Insights' own fields only; the job id is checked to be hex first, so it cannot break the query."""
-    lines = ["fields @timestamp, @message, @log"]
+    """Insights' own fields only; the job id is checked to be hex first, so it cannot break the query.
+    Powertools' metric records (EMF: `{"_aws": …}` lines) are left out: the dashboard shows them."""
+    lines = ["fields @timestamp, @message, @log", METRIC_FILTER]
     if job:
         lines.append("filter " + " or ".join(f'{key} = "{job}"' for key in JOB_KEYS))
     lines.append("sort @timestamp desc")
@@ -220,6 +224,10 @@ def parse_row(row: dict[str, str], functions_by_group: dict[str, str]) -> dict[s
     }
 
 
+def _is_metric(line: dict[str, Any]) -> bool:
+    return bool(line["record"] and "_aws" in line["record"])
+
+
 def human_line(line: dict[str, Any]) -> str:
     time_text = (line["time"] or "?").replace("T", " ").removesuffix("Z")
     message = printable(line["message"])
@@ -234,9 +242,10 @@ def fetch_lines(
 ) -> list[dict[str, Any]]:
     """The last `limit` lines in [start, end], oldest first."""
     by_group = {group: name for name, group in groups.items()}
-    wanted = MAX_RESULTS if job else limit  # a server that ignores `filter` must not cut the job's lines short
+    # A server that ignores `filter` (moto) must not cut the wanted lines short: ask for more, filter here.
+    wanted = MAX_RESULTS if job else min(MAX_RESULTS, limit * HEADROOM)
     rows = run_query(logs, groups.values(), query_string(job, wanted), start, end, timeout)
-    lines = [parse_row(row, by_group) for row in rows]
+    lines = [line for line in (parse_row(row, by_group) for row in rows) if not _is_metric(line)]
     if job:
         lines = [line for line in lines if line["jobId"] == job]
     lines.sort(key=lambda line: line["time"] or "")
