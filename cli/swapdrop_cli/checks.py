@@ -341,7 +341,7 @@ def check_queues(doctor: Doctor) -> Verdict:
         q: visible + flight for q, (visible, flight) in depths.items() if q.endswith("DeadLetter") and visible + flight
     }
     if dead:
-        shown = ", ".join(f"{q}: {n}" for q, n in dead.items())
+        shown = ", ".join(f"{q.replace('DeadLetter', ' DLQ')}: {n}" for q, n in dead.items())
         return Verdict(
             False, f"dead-lettered messages ({shown})", "swapdrop dlq (see why), fix it, then swapdrop dlq --redrive"
         )

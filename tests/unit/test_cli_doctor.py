@@ -420,7 +420,7 @@ def test_notification_missing(configs: list[dict], missing: str) -> None:
 def test_queues_dead_letters_are_a_cross_with_the_dlq_command() -> None:
     sqs = FakeSqs({OUTPUTS["WebhookDeadLetterQueueUrl"]: [(2, 0)]})
     result = run(check_queues, make_doctor(sqs=sqs))
-    assert result.ok is False and result.detail == "dead-lettered messages (WebhookDeadLetter: 2)"
+    assert result.ok is False and result.detail == "dead-lettered messages (Webhook DLQ: 2)"
     assert result.fix == "swapdrop dlq (see why), fix it, then swapdrop dlq --redrive"
 
 

@@ -296,7 +296,7 @@ class JobLookup:
         except (ClientError, BotoCoreError) as error:
             return {"status": None, "why": f"cannot read the job: {_error(error)[0][:200]}"}
         if not item:
-            return {"status": "NO SUCH JOB", "why": "no job has this id (the message never made one)"}
+            return {"status": "NO SUCH JOB", "why": "no job has this id"}
         status = item.get("status", {}).get("S")
         why = item.get("failReason", {}).get("S") or item.get("lastError", {}).get("S")
         return {"status": status, "why": _shown(why) if why else None}
