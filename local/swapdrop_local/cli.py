@@ -82,6 +82,13 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="the stack's log: the functions' JSON log lines and its own (local: next to --info-file, else a "
+        "temporary file; demo: OUT/stack.log)",
+    )
+    parser.add_argument(
         "--param",
         type=_parameter,
         action="append",
@@ -100,6 +107,7 @@ def options_from(args: argparse.Namespace) -> StackOptions:
         reconcile_interval=args.reconcile_interval,
         parameters=dict(args.param),
         visibility_timeout=args.visibility_timeout,
+        log_file=args.log_file,
     )
 
 
@@ -107,7 +115,10 @@ def run_local(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    with RunningStack(options_from(args)) as running:
+    options = options_from(args)
+    if options.log_file is None and args.info_file:
+        options.log_file = args.info_file.with_suffix(".log")
+    with RunningStack(options) as running:
         info = running.info()
         shown = redacted(info)
         width = max(len(k) for k in shown)
@@ -139,8 +150,12 @@ def run_local(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
+    # The console shows warnings and errors only: the stack's INFO lines and the functions' logs go to its log file.
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[console])
+    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):  # werkzeug adds its own handler below its level
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "local":
         return run_local(args)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
-import os
 import sys
 import time
 import uuid
@@ -257,23 +255,18 @@ def result_name(view: dict[str, Any]) -> str:
 
 def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
     options.reconcile_interval = min(options.reconcile_interval, 2.0)
-    # A quiet run, so the progress line reads well: the functions log warnings only, and so
-    # do the emulator and MediaPipe's native code.
-    options.parameters.setdefault("LogLevel", "WARNING")
-    options.function_environment |= {"POWERTOOLS_METRICS_DISABLED": "true", "PYTHONWARNINGS": "ignore::UserWarning"}
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    # The function workers are spawned from this process's environment: PYTHONWARNINGS only counts at
-    # an interpreter's start (Powertools warns on every API call that publishes no metric).
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    for name in ("swapdrop_emulator", "swapdrop.local"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # The console stays readable because everything else goes to the stack's log: the functions'
+    # output (as Lambda's goes to CloudWatch Logs), the stack's and the emulator's INFO lines and
+    # MediaPipe's native ones.
     face, target = demo_photos()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    options.log_file = options.log_file or out / "stack.log"
     print("Starting the local stack (moto, swap API emulator, functions)…", flush=True)
     with RunningStack(options) as running:
         info = running.info()
         print(f"  bucket {info['bucket']} on {info['endpoint_url']}; swap API {info['upstream_url']}", flush=True)
+        print(f"  the functions' and the stack's logs: {info['log_file']}", flush=True)
         s3 = local_client("s3", info["region"], info["endpoint_url"])
         table = local_table(info["jobs_table"], info["region"], info["endpoint_url"])
         s3.put_object(Bucket=info["bucket"], Key=FACE_KEY, Body=face)

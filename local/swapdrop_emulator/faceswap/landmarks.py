@@ -13,7 +13,12 @@ import atexit
 import concurrent.futures.thread  # noqa: F401 (registers its exit hook before ours: see _close_at_exit)
 import contextlib
 import importlib.metadata
+import logging
+import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,34 @@ DETECTION_MAX_SIDE = 1280
 _INSTALL_HINT = (
     "install the emulator's model dependencies: .venv/bin/pip install --no-deps -r requirements-emulator-nodeps.txt"
 )
+
+
+native_log = logging.getLogger("swapdrop_emulator.mediapipe")
+"""MediaPipe's native (absl/TFLite) log lines, re-logged: INFO, or WARNING for errors (E…/F… lines)."""
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Catch what native code writes to fd 2 meanwhile and pass it to `native_log`.
+
+    MediaPipe's C++ logs through absl, which has no environment switch (GLOG_minloglevel is for glog):
+    building a graph prints "Logging before InitGoogle()", W0000 … lines and TFLite's XNNPACK INFO line
+    straight to fd 2. Anything other threads write to stderr in that half second is caught too, and
+    re-logged the same way rather than lost."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    error = line[:1] in ("E", "F") and line[1:5].isdigit()
+                    native_log.log(logging.WARNING if error else logging.INFO, "%s", line)
 
 
 class LandmarkModelMissing(ImportError):
@@ -80,6 +113,11 @@ class _Landmarker:
     _exiting = False
 
     def __init__(self) -> None:
+        with native_stderr_to_log():  # the graph's build and first run are where MediaPipe logs natively
+            self._create()
+            self.detect(np.zeros((64, 64, 3), dtype=np.uint8))
+
+    def _create(self) -> None:
         try:
             import mediapipe as mp
             from mediapipe.tasks.python import BaseOptions, vision
