@@ -219,7 +219,7 @@ def test_metadata_and_s3_and_url_targets_are_sent_as_the_api_takes_them() -> Non
     assert code == ExitCode.OK
     assert api.calls[0] == ("create", "alice", 2, None, {"order": "A-1", "x": "a=b"})
     assert not [c for c in api.calls if c[0] == "upload"]
-    assert "swapdrop wait" in ctx.stderr.getvalue()
+    assert f"follow them with: swapdrop --local out/local.json wait {0:032x} {1:032x}" in ctx.stderr.getvalue()
     with pytest.raises(CliError, match="not KEY=VALUE"):
         _run_swap(api, "alice", "s3://swap-bucket/inbox/a.jpg", metadata=["novalue"])
 
@@ -255,6 +255,15 @@ def test_a_failed_upload_cancels_its_job_and_fails_the_run(tmp_path: Path) -> No
     assert ("cancel", f"{1:032x}") in api.calls
     assert "EntityTooLarge" in ctx.stderr.getvalue()
     assert re.search(rf"{1:032x}\s+\S+img001\.jpg\s+CANCELLED", ctx.stdout.getvalue()), ctx.stdout.getvalue()
+
+
+def test_quiet_prints_only_the_job_ids(tmp_path: Path) -> None:
+    api = FakeApi()
+    ctx = Ctx(api, **_swap_args("alice", str(_folder(tmp_path / "p", 2))))
+    ctx.output.quiet = True
+    assert swap.run(ctx.args, ctx) == ExitCode.OK
+    assert ctx.stdout.getvalue() == f"{0:032x}\n{1:032x}\n"
+    assert ctx.stderr.getvalue() == ""
 
 
 def test_another_bucket_is_refused_once_the_stack_is_known() -> None:

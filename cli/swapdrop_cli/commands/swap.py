@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     if args.out is not None:
         write_manifest(args.out, {w.job_id: w.relative for w in watched if w.relative})
     if not wait:
-        print_created(output, watched)
+        print_created(output, args, watched)
         return ExitCode.JOBS_FAILED if refused or uploads_failed else ExitCode.OK
     code = wait_for(ctx, watched, args.out, args.side_by_side, args.timeout)
     if code == ExitCode.OK and refused:
@@ -211,15 +211,20 @@ def upload_all(api: Any, output: Any, watched: list[Watched]) -> int:
     return failed
 
 
-def print_created(output: Any, watched: list[Watched]) -> None:
+def print_created(output: Any, args: argparse.Namespace, watched: list[Watched]) -> None:
+    """The jobs: a table (--quiet: one id a line; --json: a JSON line each), then how to follow them."""
     if output.json_mode:
         for item in watched:
             output.emit({"jobId": item.job_id, "target": item.row.target, "status": item.row.status})
         return
+    if output.quiet:
+        for item in watched:
+            output.result(item.job_id)
+        return
     output.table(["job", "target", "status"], [(w.job_id, w.row.target, w.row.status) for w in watched])
-    if len(watched) and not output.quiet:
-        ids = " ".join(w.job_id for w in watched[:3]) + (" …" if len(watched) > 3 else "")
-        output.note(f"follow them with: swapdrop wait {ids}")
+    open_ids = [w.job_id for w in watched if not w.done]
+    if open_ids:
+        output.note(f"follow them with: {resume_command(args, open_ids, None)}")
 
 
 def drop_into_inbox(ctx: Any, face: str, targets: list[SwapTarget], wait: bool) -> int:
