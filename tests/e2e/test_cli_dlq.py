@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from swapdrop.job_store import DynamoJobStore
@@ -123,3 +124,17 @@ def test_an_s3_event_in_the_dlq_names_the_job_its_upload_made(
     redriven = run_cli("dlq", "--redrive", "--queue", "submit", "--json", stack=cli_stack)
     assert json.loads(redriven.stdout)["moved"] == 1  # a duplicate of the upload's event: the job stays one job
     assert [j.jobId for j in client.jobs() if j.targetKey == key] == [job.jobId]
+
+
+def test_an_unknown_queue_lists_the_stacks_dead_letter_queues(cli_stack: CliStack) -> None:
+    result = run_cli("dlq", "--queue", "nope", "--json", stack=cli_stack)
+    assert result.returncode == 2
+    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    assert error["message"] == "no dead-letter queue 'nope': the stack has submit, swaprequest, webhook"
+
+
+def test_no_local_stack_is_exit_3(tmp_path: Path) -> None:
+    for command in (["dlq"], ["doctor"], ["logs"]):
+        result = run_cli(*command, "--local", str(tmp_path / "local.json"))
+        assert result.returncode == 3, command
+        assert f"no local stack at {tmp_path / 'local.json'}" in result.stderr
