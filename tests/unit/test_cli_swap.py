@@ -266,6 +266,20 @@ def test_quiet_prints_only_the_job_ids(tmp_path: Path) -> None:
     assert ctx.stderr.getvalue() == ""
 
 
+def test_ctrl_c_while_uploading_says_how_to_wait_for_the_jobs_created(tmp_path: Path) -> None:
+    api = FakeApi()
+
+    def interrupted(form: dict, path: Path, content_type: str | None = None) -> None:
+        raise KeyboardInterrupt
+
+    api.upload = interrupted  # type: ignore[method-assign]
+    code, ctx = _run_swap(api, "alice", str(_folder(tmp_path / "p", 2)), out=tmp_path / "out")
+    assert code == ExitCode.INTERRUPTED
+    hint = ctx.stderr.getvalue().strip().splitlines()[-1]
+    assert hint == f"swapdrop --local out/local.json wait {0:032x} {1:032x} --out {tmp_path / 'out'}"
+    assert wait.read_manifest(tmp_path / "out") == {f"{0:032x}": "sub0/img000.jpg", f"{1:032x}": "sub1/img001.jpg"}
+
+
 def test_another_bucket_is_refused_once_the_stack_is_known() -> None:
     api = FakeApi()
     with pytest.raises(CliError, match=r"not the stack's bucket \(swap-bucket\)") as raised:

@@ -136,6 +136,8 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
                 else:
                     refused += 1
                     report_refused(output, swap_target, entry.get("error") or {})
+        if args.out is not None and watched:  # before the uploads: a `wait --out` after Ctrl-C names results too
+            write_manifest(args.out, {w.job_id: w.relative for w in watched if w.relative})
         if args.idempotency_key:
             skip_replayed_uploads(api, watched)
         uploads_failed = upload_all(api, output, watched)
@@ -145,12 +147,10 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
             output.stderr.write(" the jobs created go on. To wait for them:\n")
             output.stderr.write(resume_command(args, [w.job_id for w in watched], args.out) + "\n")
         else:
-            output.stderr.write(" no job was created\n")
+            output.stderr.write(" no job was created yet (see swapdrop jobs --since 10m for one being created)\n")
         return ExitCode.INTERRUPTED
     if not watched:
         return ExitCode.JOBS_FAILED
-    if args.out is not None:
-        write_manifest(args.out, {w.job_id: w.relative for w in watched if w.relative})
     if not wait:
         print_created(output, args, watched)
         return ExitCode.JOBS_FAILED if refused or uploads_failed else ExitCode.OK
