@@ -129,6 +129,9 @@ def test_usage_errors_exit_2_before_anything_is_sent(cli_stack: CliStack, face: 
     assert _json_lines(plain.stdout)[0]["error"]["exitCode"] == 2
     bad_face = run_cli("swap", "a/b", str(FIXTURES / "grace_hopper.jpg"), stack=cli_stack)
     assert bad_face.returncode == 2 and "face name" in bad_face.stderr
+    no_face = run_cli("swap", "h2-nobody", str(FIXTURES / "astronaut.png"), stack=cli_stack)
+    assert no_face.returncode == 2 and "no face 'h2-nobody'" in no_face.stderr
+    assert "swapdrop face add h2-nobody IMAGE" in no_face.stderr
     unknown = run_cli("wait", "0" * 32, stack=cli_stack)
     assert unknown.returncode == 2 and f"no job {'0' * 32}" in unknown.stderr
 

@@ -78,6 +78,10 @@ class FakeApi:
         self.created += len(targets)
         return entries
 
+    def list_faces(self):
+        self.calls.append(("faces",))
+        return iter([{"face": "alice"}, {"face": "Cafe\u0301"}])
+
     def get_job(self, job_id: str, wait: int = 0) -> dict:
         with self.lock:
             self.calls.append(("get", job_id, wait))
@@ -186,6 +190,17 @@ def test_a_bad_face_name_is_refused_before_anything_is_sent(tmp_path: Path) -> N
     assert api.calls == []
 
 
+def test_a_missing_face_is_a_usage_error_before_any_job_or_upload(tmp_path: Path) -> None:
+    api = FakeApi()
+    with pytest.raises(CliError, match="no face 'bob' in local stack 'test'") as raised:
+        _run_swap(api, "bob", str(_folder(tmp_path / "p", 2)))
+    assert raised.value.exit_code == ExitCode.USAGE
+    assert "swapdrop face add bob IMAGE" in raised.value.hint
+    assert api.calls == [("faces",)]
+    code, _ = _run_swap(api, "Caf\u00e9", str(_folder(tmp_path / "p", 1)))  # the NFC form of a NFD name
+    assert code == ExitCode.OK
+
+
 def test_250_targets_go_in_three_batches_with_k_k2_k3(tmp_path: Path) -> None:
     api = FakeApi()
     api.default_status = "AWAITING_UPLOAD"  # a first run: every target still to send
@@ -217,7 +232,7 @@ def test_metadata_and_s3_and_url_targets_are_sent_as_the_api_takes_them() -> Non
         api, "alice", "s3://swap-bucket/inbox/a.jpg", "https://example.com/b.png", metadata=["order=A-1", "x=a=b"]
     )
     assert code == ExitCode.OK
-    assert api.calls[0] == ("create", "alice", 2, None, {"order": "A-1", "x": "a=b"})
+    assert api.calls[:2] == [("faces",), ("create", "alice", 2, None, {"order": "A-1", "x": "a=b"})]
     assert not [c for c in api.calls if c[0] == "upload"]
     assert f"follow them with: swapdrop --local out/local.json wait {0:032x} {1:032x}" in ctx.stderr.getvalue()
     with pytest.raises(CliError, match="not KEY=VALUE"):

@@ -8,6 +8,8 @@ Where the stack has no jobs API (no ApiUrl output) the targets go into the drop 
 from __future__ import annotations
 
 import argparse
+import shlex
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
         return drop_into_inbox(ctx, args.face, targets, wait)
 
     api = ctx.api
+    check_face_exists(api, args.face, target.description)
     watched: list[Watched] = []
     refused = 0
     try:
@@ -158,6 +161,19 @@ def run(args: argparse.Namespace, ctx: Any) -> int:
     if code == ExitCode.OK and refused:
         return ExitCode.JOBS_FAILED
     return code
+
+
+def check_face_exists(api: Any, face: str, where: str) -> None:
+    """A usage error before anything is uploaded when the face is missing (its jobs would all be REJECTED).
+    Compared in NFC, as the pipeline matches face names across Unicode forms."""
+    wanted = unicodedata.normalize("NFC", face)
+    if any(unicodedata.normalize("NFC", str(item.get("face", ""))) == wanted for item in api.list_faces()):
+        return
+    raise CliError(
+        f"no face '{printable(face)}' in {where}",
+        ExitCode.USAGE,
+        hint=f"add it first: swapdrop face add {shlex.quote(face)} IMAGE (swapdrop face list shows the faces)",
+    )
 
 
 def report_refused(output: Any, target: SwapTarget, error: dict) -> None:
