@@ -479,6 +479,8 @@ def test_resume_command_is_ready_to_paste() -> None:
     args = argparse.Namespace(local="/tmp/my stack.json", stack=None, region=None, profile=None)
     command = resume_command(args, ["a" * 32, "b" * 32], Path("out dir"))
     assert command == f"swapdrop --local '/tmp/my stack.json' wait {'a' * 32} {'b' * 32} --out 'out dir'"
+    args = argparse.Namespace(local="mystack", stack=None, region=None, profile=None)
+    assert resume_command(args, ["c" * 32], None) == f"swapdrop --local=mystack wait {'c' * 32}"
     args = argparse.Namespace(local=None, stack="prod", region="eu-west-1", profile="ops")
     assert (
         resume_command(args, ["c" * 32], None)

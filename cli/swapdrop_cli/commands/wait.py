@@ -484,7 +484,9 @@ def resume_command(args: Any, job_ids: list[str], out_dir: Path | None) -> str:
     """`swapdrop [target options] wait JOB… [--out DIR]`, ready to paste."""
     words = ["swapdrop"]
     if getattr(args, "local", None):
-        words += ["--local", str(args.local)]
+        info = str(args.local)
+        # `--local X` reads X as the info file only when it looks like one (a '/', '.json'), else --local=X.
+        words += ["--local", info] if "/" in info or info.endswith(".json") else [f"--local={info}"]
     elif getattr(args, "stack", None):
         words += ["--stack", args.stack]
     if getattr(args, "region", None):
