@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shlex
 import signal
 import subprocess
@@ -213,7 +214,10 @@ def test_on_a_terminal_the_progress_is_a_live_table(cli_stack: CliStack, face: s
     )
     os.close(secondary)
     chunks = []
-    while True:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if not select.select([primary], [], [], 1.0)[0]:
+            continue
         try:
             chunk = os.read(primary, 65536)
         except OSError:  # the terminal closed: the process ended
@@ -221,6 +225,8 @@ def test_on_a_terminal_the_progress_is_a_live_table(cli_stack: CliStack, face: s
         if not chunk:
             break
         chunks.append(chunk)
+    else:
+        process.kill()
     stdout = process.communicate(timeout=120)[0].decode()
     os.close(primary)
     screen = b"".join(chunks).decode(errors="replace")

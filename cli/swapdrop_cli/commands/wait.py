@@ -529,7 +529,7 @@ def _seconds(text: str) -> float:
 def run(args: argparse.Namespace, ctx: Any) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
     for job_id in job_ids:
-        if not job_id or len(job_id) > 64 or not job_id.isalnum():
+        if not job_id or len(job_id) > 64 or not (job_id.isascii() and job_id.isalnum()):
             raise CliError(f"'{printable(job_id)}' is not a job id", ExitCode.USAGE, hint="swapdrop jobs lists them")
     if args.side_by_side:
         if args.out is None:
