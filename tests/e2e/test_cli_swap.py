@@ -234,3 +234,24 @@ def test_on_a_terminal_the_progress_is_a_live_table(cli_stack: CliStack, face: s
     assert "\x1b[" in screen, "a terminal gets rich's cursor movements and colours"
     assert "3/3 finished" in screen and "elapsed" in screen and "waiting for" not in screen
     assert stdout.count("SUCCESS") == 3 and "\x1b[" not in stdout
+
+
+def test_url_targets_and_a_target_the_api_refuses_in_a_batch(cli_stack: CliStack, face: str, tmp_path: Path) -> None:
+    """Per-target errors (BatchEntry.error) are reported and counted; the batch's other jobs go on.
+    Only loopback URLs: the local stack fetches them (nothing listens on port 9, so that job fails)."""
+    (tmp_path / "good.png").write_bytes((FIXTURES / "astronaut.png").read_bytes())
+    too_long = "https://127.0.0.1/" + "a" * 2100 + ".jpg"
+    done = run_cli(
+        "swap", face, str(tmp_path / "good.png"), "https://127.0.0.1:9/x.jpg", too_long, "--wait", "--json",
+        stack=cli_stack,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = _json_lines(done.stdout)
+    refused = [line for line in lines if line["status"] == "REFUSED"]
+    assert len(refused) == 1 and refused[0]["target"] == too_long and refused[0]["jobId"] is None
+    assert refused[0]["error"]["code"] == "invalid_request"
+    assert f"error: {too_long}: invalid_request" in done.stderr
+    by_target = {line["target"]: line for line in lines if line["jobId"]}
+    assert by_target[str(tmp_path / "good.png")]["status"] == "SUCCESS"
+    assert by_target["https://127.0.0.1:9/x.jpg"]["status"] == "REJECTED"
+    assert "could not fetch" in by_target["https://127.0.0.1:9/x.jpg"]["failReason"]
