@@ -154,6 +154,13 @@ class RunningStack:
         )
         resolver = self.stack.resolver
         assert resolver is not None
+        # Registered before anything runs, so registering never competes with the event sources' first work.
+        self.stack_id = register_stack(
+            self.stack.client("cloudformation"),
+            self.stack.stack_name,
+            stack_outputs(resolver, {"CallbackApi": self.api.url, "JwtApi": self.jwt_api.url}),
+            self.stack.parameters,
+        )
         self.s3_gateway = S3Gateway(
             endpoint,
             Keys({FUNCTION_ACCESS_KEY_ID: FUNCTION_SECRET_ACCESS_KEY}, options.region),
@@ -202,12 +209,6 @@ class RunningStack:
         self._poll_webhooks(specs)
         if options.reconcile_interval > 0:
             self._spawn("reconciler", self._reconcile_forever)
-        self.stack_id = register_stack(
-            self.stack.client("cloudformation"),
-            self.stack.stack_name,
-            stack_outputs(resolver, {"CallbackApi": self.api.url, "JwtApi": self.jwt_api.url}),
-            self.stack.parameters,
-        )
         log.info("local stack up: %s", json.dumps(redacted(self.info())))
 
     def stop(self) -> None:
