@@ -255,3 +255,31 @@ def test_url_targets_and_a_target_the_api_refuses_in_a_batch(cli_stack: CliStack
     assert by_target[str(tmp_path / "good.png")]["status"] == "SUCCESS"
     assert by_target["https://127.0.0.1:9/x.jpg"]["status"] == "REJECTED"
     assert "could not fetch" in by_target["https://127.0.0.1:9/x.jpg"]["failReason"]
+
+
+def test_refused_credentials_exit_4_before_anything_is_uploaded(cli_stack: CliStack, tmp_path: Path) -> None:
+    info = json.loads(cli_stack.info_file.read_text())
+    info["api_credentials"]["secret_access_key"] = "z" * 40
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(info))
+    for command in (("swap", FACE, str(FIXTURES / "astronaut.png"), "--wait"), ("wait", "0" * 32)):
+        answer = run_cli(*command, "--local", str(tampered), "--json")
+        assert answer.returncode == 4, (command, answer.stderr)
+        assert "the jobs API refused the request (403" in answer.stderr
+        assert json.loads(answer.stdout)["error"]["exitCode"] == 4
+
+
+def test_a_deployed_target_through_cloudformation_outputs(cli_stack: CliStack, face: str, tmp_path: Path) -> None:
+    """--stack NAME found through moto's CloudFormation (AWS_ENDPOINT_URL), as a deployed stack is found."""
+    credentials = cli_stack.info["api_credentials"]
+    env = {
+        "AWS_ENDPOINT_URL": cli_stack.info["endpoint_url"],
+        "AWS_ACCESS_KEY_ID": credentials["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": credentials["secret_access_key"],
+        "AWS_REGION": cli_stack.info["region"],
+    }
+    out = tmp_path / "out"
+    stack = ("--stack", cli_stack.info["stack_name"])
+    done = run_cli("swap", face, str(FIXTURES / "astronaut.png"), "--out", str(out), *stack, env=env, target=False)
+    assert done.returncode == 0, done.stderr
+    assert (out / "astronaut.png").stat().st_size > 0
