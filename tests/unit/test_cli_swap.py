@@ -377,6 +377,22 @@ def test_a_job_that_vanished_is_reported_not_waited_for() -> None:
     assert item.row.status == "UNKNOWN" and item.problem == f"no job {job}" and not item.ok
 
 
+def test_throttled_polls_are_retried_other_refusals_end_that_job(monkeypatch) -> None:
+    monkeypatch.setattr(wait, "RETRY_DELAYS", (0.0,))
+    jobs = ["1" * 32, "2" * 32]
+    api = FakeApi(
+        {
+            jobs[0]: [FakeApiError(429, "Too Many Requests", ExitCode.USAGE), _job(jobs[0], "SUCCESS")],
+            jobs[1]: [FakeApiError(400, "bad request", ExitCode.USAGE)],
+        }
+    )
+    waiter, items = _watch(api, jobs, pollers=1)
+    assert waiter.run(timeout=30)
+    assert items[0].ok
+    assert (items[1].row.status, items[1].problem, items[1].ok) == ("AWAITING_UPLOAD", "bad request", False)
+    assert len([c for c in api.calls if c[1] == jobs[1]]) == 1
+
+
 def test_timeout_returns_with_the_unfinished_jobs() -> None:
     job = "d" * 32
     api = FakeApi({job: [_job(job, "IN_PROGRESS")]})

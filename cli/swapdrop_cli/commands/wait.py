@@ -228,7 +228,7 @@ class Waiter:
                 self.progress.changed(item.row)
                 self._again(item.job_id, now + 0.5)
                 return
-            item.problem = "the job succeeded but its result is not in the bucket yet: swapdrop result JOB later"
+            item.problem = f"succeeded, but its result is not in the bucket yet: swapdrop result {item.job_id} later"
         if status in TERMINAL:
             self._finish(item)
             return
@@ -243,9 +243,9 @@ class Waiter:
         status = getattr(error, "status", None)
         if error.exit_code == ExitCode.AUTH:
             raise error
-        if status == 404:
-            item.row.status = "UNKNOWN"
-            item.problem = error.message
+        if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+            item.row.status = "UNKNOWN" if status == 404 else item.row.status
+            item.problem = error.message  # asking again would get the same answer
             self._finish(item)
             return
         failures = self._failures.get(item.job_id, 0)
