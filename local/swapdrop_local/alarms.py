@@ -2,8 +2,8 @@
 
 `swapdrop doctor` reads the alarms' states and the stack's AlarmTopicArn/DashboardName outputs the same
 way on AWS and locally, so the local stack creates them from the template itself: every property
-resolved, metric math included. No metric reaches them locally (moto does not read EMF from logs), so
-they sit in INSUFFICIENT_DATA, as a new deployment's do.
+resolved, metric math included. moto creates them in OK and never evaluates them (nor reads the
+functions' EMF metrics from their logs): set_alarm_state puts one in ALARM to see what `doctor` says.
 """
 
 from __future__ import annotations
