@@ -144,14 +144,14 @@ class FunctionLogs:
     def _pump_forever(self) -> None:
         while True:
             ready = self._selector.select(timeout=0.2 if self._stopping.is_set() else 1.0)
-            if self._stopping.is_set() and not ready:
-                return  # nothing left to read in any pipe
             for key, _ in ready:
                 if key.data is None:
                     with contextlib.suppress(BlockingIOError):
                         os.read(key.fd, READ_BYTES)
                     continue
                 self._read(key.fd, key.data)
+            if self._stopping.is_set() and (not ready or len(self._selector.get_map()) == 1):
+                return  # every worker's pipe read to its end (or silent for 0.2 s)
 
     def _read(self, fd: int, source: _Source) -> None:
         try:

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,13 +155,17 @@ class RunningStack:
         )
         resolver = self.stack.resolver
         assert resolver is not None
-        # Registered before anything runs, so registering never competes with the event sources' first work.
-        self.stack_id = register_stack(
+        # Registered while the workers start (moto's CloudFormation imports most of moto on first use: about a
+        # second) and before any event source runs, so it never competes with their first work.
+        registering = ThreadPoolExecutor(max_workers=1, thread_name_prefix="register-stack")
+        registration = registering.submit(
+            register_stack,
             self.stack.client("cloudformation"),
             self.stack.stack_name,
             stack_outputs(resolver, {"CallbackApi": self.api.url, "JwtApi": self.jwt_api.url}),
             self.stack.parameters,
         )
+        registering.shutdown(wait=False)
         self.s3_gateway = S3Gateway(
             endpoint,
             Keys({FUNCTION_ACCESS_KEY_ID: FUNCTION_SECRET_ACCESS_KEY}, options.region),
@@ -194,6 +199,7 @@ class RunningStack:
                 )
         for function in self.functions.values():
             function.warm_up()
+        self.stack_id = registration.result()
         batch_size = int(submit_props.get("BatchSize", 10))
         for index in range(concurrency):
             source = SqsEventSource(
