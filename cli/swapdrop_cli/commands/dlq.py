@@ -35,7 +35,7 @@ SHOWN_CHARS = 120
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 EXAMPLES = """\
-examples:
+Examples:
   swapdrop dlq                           list every dead-letter queue's messages (nothing is consumed)
   swapdrop dlq --queue submit            only the submit queue's DLQ
   swapdrop dlq --json | jq -r .jobId     the jobs, one per line

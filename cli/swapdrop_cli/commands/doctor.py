@@ -19,7 +19,7 @@ checks (run at once; each ✗ says what to run or change):
   reconciler ran recently               its log group saw an event within 3x ReconcileSchedule
   alarms in OK                          none of the stack's alarms is in ALARM (no data yet is fine)
 
-examples:
+Examples:
   swapdrop doctor                              the default stack ($SWAPDROP_STACK, else swapdrop)
   swapdrop doctor --stack swapdrop-prod --region eu-west-1
   swapdrop doctor --local                      a running `swapdrop local`

@@ -42,7 +42,7 @@ _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_SHOWN = 2_000
 
 EXAMPLES = """\
-examples:
+Examples:
   swapdrop logs                           every function's last hour
   swapdrop logs submit --since 30m        SubmitFunction only (FUNCTION: submit, callback, reconcile, api, …)
   swapdrop logs --job 0123456789abcdef0123456789abcdef   one job's story across the functions
