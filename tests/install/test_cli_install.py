@@ -30,7 +30,7 @@ NOT_COPIED = (".venv*", "out", ".aws-sam", ".git", "*.egg-info", "build", "dist"
 NOT_COPIED += (".hypothesis",)
 _CLEARED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "SWAPDROP_STACK", "AWS_REGION", "PYTHONPATH")
 
-pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]
 
 
 @dataclass
