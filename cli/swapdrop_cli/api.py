@@ -20,9 +20,9 @@ from urllib3.util.retry import Retry
 
 from swapdrop_cli.errors import CliError, ExitCode
 from swapdrop_cli.target import CREDENTIALS_HINT, Target
+from swapdrop_cli.targets import MAX_BATCH, batch_idempotency_key
 
 SERVICE = "execute-api"
-MAX_BATCH = 100
 """POST /jobs takes at most this many targets; larger batches are split."""
 PAGE = 100
 """GET /jobs returns at most this many per page."""
@@ -104,16 +104,16 @@ class JobsApi:
     ) -> list[dict]:
         """One BatchEntry ({index, job} or {index, error}) per target, in order; batches of 100.
 
-        With an idempotency key, batch n after the first is sent with `<key>-<n>`: each batch its own body."""
+        With an idempotency key, each batch is sent with its own (`targets.batch_idempotency_key`: K, K-2, K-3…)."""
         entries: list[dict] = []
         for start in range(0, len(targets), MAX_BATCH):
             body: dict[str, Any] = {"face": face, "targets": targets[start : start + MAX_BATCH]}
             if metadata:
                 body["metadata"] = metadata
             headers = {}
-            if idempotency_key:
-                number = start // MAX_BATCH
-                headers["Idempotency-Key"] = idempotency_key if number == 0 else f"{idempotency_key}-{number}"
+            key = batch_idempotency_key(idempotency_key, start // MAX_BATCH)
+            if key:
+                headers["Idempotency-Key"] = key
             answer = self._call("POST", "/jobs", body=body, headers=headers)
             for entry in answer.get("jobs") or []:
                 entries.append({**entry, "index": start + int(entry.get("index", 0))})

@@ -337,7 +337,7 @@ def test_batches_of_more_than_100_are_split_with_their_own_idempotency_keys() ->
     entries = JobsApi(_target(), http=http).create_jobs("alice", targets, idempotency_key="k")  # type: ignore[arg-type]
     assert [entry["index"] for entry in entries] == list(range(250))
     assert [len(json.loads(r["data"])["targets"]) for r in http.requests] == [100, 100, 50]
-    assert [r["headers"]["Idempotency-Key"] for r in http.requests] == ["k", "k-1", "k-2"]
+    assert [r["headers"]["Idempotency-Key"] for r in http.requests] == ["k", "k-2", "k-3"]
     assert json.loads(http.requests[2]["data"])["targets"][0] == {"s3Key": "inbox/a/200.jpg"}
 
 
