@@ -45,12 +45,12 @@ class _Source:
 
 
 class LogFile:
-    """The stack's log file: JSON lines appended under a lock (several threads write)."""
+    """The stack's log file: JSON lines written under a lock (several threads write); each stack starts it afresh."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._handle = path.open("a", encoding="utf-8")
+        self._handle = path.open("w", encoding="utf-8")
 
     def write(self, records: list[dict[str, Any]]) -> None:
         if not records:
