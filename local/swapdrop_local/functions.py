@@ -192,6 +192,7 @@ class _Worker:
     process: Any
     conn: Connection
     ready: bool = False
+    log_stream: str | None = None
 
     @property
     def pid(self) -> int:
@@ -260,6 +261,11 @@ class LocalFunction:
         with self._lock:
             return [w.pid for w in self._workers if w.process.is_alive()]
 
+    def log_streams(self) -> list[str]:
+        """The live workers' log streams (each worker writes to its own, as each Lambda container does)."""
+        with self._lock:
+            return [w.log_stream for w in self._workers if w.log_stream and w.process.is_alive()]
+
     def busy_worker_pids(self) -> list[int]:
         """The PIDs of the live workers that are running an invocation now."""
         with self._lock:
@@ -303,10 +309,13 @@ class LocalFunction:
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()
-        output = self._logs.attach(self.spec.name) if self._logs else None
+        output, stream, environment = None, None, self._environment
+        if self._logs:
+            output, stream = self._logs.attach(self.spec.name)
+            environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": stream}
         process = self._mp.Process(
             target=_worker_main,
-            args=(child, self.spec, self._paths, self._environment, output is not None),
+            args=(child, self.spec, self._paths, environment, output is not None),
             name=f"{self.spec.name}-worker",
             daemon=True,
         )
@@ -319,7 +328,7 @@ class LocalFunction:
         finally:
             if output is not None:
                 os.close(output)
-        return _Worker(process, parent)
+        return _Worker(process, parent, log_stream=stream)
 
     def _acquire(self, wait_seconds: float) -> _Worker:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,11 +26,12 @@ class LocalLambdaContext:
 
     @property
     def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
+        """As Lambda's: the group the runtime's environment names (the template's LoggingConfig locally)."""
+        return os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME") or f"/aws/lambda/{self.function_name}"
 
     @property
     def log_stream_name(self) -> str:
-        return "local"
+        return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or "local"
 
     def get_remaining_time_in_millis(self) -> int:
         elapsed = time.monotonic() - self._started

@@ -113,15 +113,16 @@ class FunctionLogs:
         if self._logs is not None:
             self._shipper.start()
 
-    def attach(self, function: str) -> int:
-        """A new worker's output: the write end of its pipe (the caller hands it to the worker and closes it)."""
+    def attach(self, function: str) -> tuple[int, str]:
+        """A new worker's output: the write end of its pipe (the caller hands it to the worker and closes it)
+        and its log stream's name."""
         read, write = os.pipe()
         os.set_blocking(read, False)
         stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"
         source = _Source(function, self.log_groups.get(function, f"/aws/lambda/{function}"), stream)
         self._selector.register(read, selectors.EVENT_READ, source)
         os.write(self._wake_write, b"x")  # the pump picks the new pipe up on its next select
-        return write
+        return write, stream
 
     def stop(self, timeout: float = 10.0) -> None:
         """Read what the workers left in their pipes, then ship the rest to CloudWatch."""

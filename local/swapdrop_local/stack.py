@@ -187,6 +187,8 @@ class RunningStack:
             )
         for name, spec in specs.items():
             environment = self._environment(endpoint, self.stack.environments[name])
+            # What Lambda tells a function about itself (the log stream is set per worker: see FunctionLogs.attach).
+            environment |= {"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_LOG_GROUP_NAME": self.stack.log_groups[name]}
             workers = concurrency if name == "SubmitFunction" else self._workers_for(spec)
             self.functions[name] = LocalFunction(
                 spec, environment, layers, workers, throttle_wait=options.throttle_wait_seconds, logs=self.function_logs

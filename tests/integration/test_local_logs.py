@@ -137,7 +137,7 @@ def test_worker_output_is_split_into_records_and_shipped_in_order(tmp_path: Path
     log_file = LogFile(tmp_path / "stack.log")
     recorder = _RecordingLogs()
     logs = FunctionLogs(log_file, {"SubmitFunction": "group-a"}, recorder)
-    write = logs.attach("SubmitFunction")
+    write, stream_name = logs.attach("SubmitFunction")
     os.write(write, b'{"level": "INFO", "message": "one", "job_id": "j"}\nplain text\n{"message": ')
     os.write(write, b'"split across writes"}\n[not json\nno newline at the end')
     os.close(write)  # the worker exits
@@ -151,9 +151,59 @@ def test_worker_output_is_split_into_records_and_shipped_in_order(tmp_path: Path
         {"function": "SubmitFunction", "message": "[not json"},
         {"function": "SubmitFunction", "message": "no newline at the end"},
     ]
-    (stream,) = recorder.streams
-    assert stream[0] == "group-a"
+    assert recorder.streams == [("group-a", stream_name)]
     shipped = [e for call in recorder.calls for e in call["logEvents"]]
     assert [e["message"] for e in shipped][:2] == ['{"level": "INFO", "message": "one", "job_id": "j"}', "plain text"]
     assert len(shipped) == 5
     assert [e["timestamp"] for e in shipped] == sorted(e["timestamp"] for e in shipped)
+
+
+def test_a_functions_context_names_its_log_group_and_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swapdrop_local.lambda_context import LocalLambdaContext
+
+    monkeypatch.setenv("AWS_LAMBDA_LOG_GROUP_NAME", "swapdrop-local-SubmitFunctionLogGroup")
+    monkeypatch.setenv("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/02/[$LATEST]abc")
+    context = LocalLambdaContext("SubmitFunction")
+    assert (context.log_group_name, context.log_stream_name) == (
+        "swapdrop-local-SubmitFunctionLogGroup",
+        "2026/01/02/[$LATEST]abc",
+    )
+
+
+HANDLER = """
+import json, sys
+
+
+def lambda_handler(event, context):
+    print(json.dumps({"message": "from stdout", "stream": context.log_stream_name}))
+    print("from stderr", file=sys.stderr)
+    return {"group": context.log_group_name, "stream": context.log_stream_name}
+"""
+
+
+def test_a_worker_logs_to_its_own_stream_and_knows_it(tmp_path: Path) -> None:
+    """A real worker: its stdout and stderr reach the log file and its stream, whose name its context reports."""
+    from swapdrop_local.functions import FunctionSpec, LocalFunction
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "context_handler.py").write_text(HANDLER)
+    spec = FunctionSpec("ContextFunction", tmp_path / "code", "context_handler.lambda_handler", 30, 128, {})
+    log_file = LogFile(tmp_path / "stack.log")
+    recorder = _RecordingLogs()
+    logs = FunctionLogs(log_file, {"ContextFunction": "group-c"}, recorder)
+    function = LocalFunction(spec, {"AWS_LAMBDA_LOG_GROUP_NAME": "group-c"}, [], 1, logs=logs)
+    try:
+        function.warm_up()
+        answer = function.invoke({})
+        (stream,) = function.log_streams()
+    finally:
+        function.close()
+        logs.stop()
+        log_file.close()
+    assert answer == {"group": "group-c", "stream": stream}
+    records = [json.loads(line) for line in (tmp_path / "stack.log").read_text().splitlines()]
+    assert {"message": "from stdout", "stream": stream, "function": "ContextFunction"} in records
+    assert {"function": "ContextFunction", "message": "from stderr"} in records
+    assert recorder.streams == [("group-c", stream)]
+    shipped = [event["message"] for call in recorder.calls for event in call["logEvents"]]
+    assert "from stderr" in shipped
