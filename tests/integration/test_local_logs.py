@@ -207,3 +207,20 @@ def test_a_worker_logs_to_its_own_stream_and_knows_it(tmp_path: Path) -> None:
     assert recorder.streams == [("group-c", stream)]
     shipped = [event["message"] for call in recorder.calls for event in call["logEvents"]]
     assert "from stderr" in shipped
+
+
+def test_the_reconcilers_log_group_shows_it_ran_recently(running: RunningStack) -> None:
+    """What `swapdrop doctor` asks CloudWatch Logs: the newest stream's last event, within the schedule."""
+    info = running.info()
+    logs = local_client("logs", info["region"], info["endpoint_url"])
+    group = running.stack.log_groups["ReconcileFunction"]  # type: ignore[union-attr]
+    deadline = time.monotonic() + 15
+    while True:
+        streams = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True, limit=1)[
+            "logStreams"
+        ]
+        last = streams[0].get("lastEventTimestamp", 0) if streams else 0
+        if time.time() * 1000 - last < 60_000:
+            break
+        assert time.monotonic() < deadline, streams
+        time.sleep(0.5)
