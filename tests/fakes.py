@@ -73,11 +73,14 @@ class FakeJobStore:
         self.writes: list[dict[str, Any]] = []
         """Every item written by create/replace/concurrent_write, in order."""
         self.replace_calls = 0
+        self.get_calls = 0
+        """GetItem calls: with `replace_calls` and `writes`, what one use case costs in DynamoDB requests."""
         self._hooks: list[Callable[[FakeJobStore], None]] = []
         self.list_queries: list[ListQuery] = []
 
     # the JobStore protocol
     def get(self, job_id: str) -> Job | None:
+        self.get_calls += 1
         item = self.items.get(job_id)
         return Job.from_item(copy.deepcopy(item)) if item is not None else None
 

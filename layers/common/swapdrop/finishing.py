@@ -83,7 +83,9 @@ class JobFinisher:
             if held != name:
                 if not job.deliveries[name].claimable(int(self._clock().timestamp())):
                     return job  # another finisher holds it (or it is not due yet)
-                claim = update_job(self._jobs, job.jobId, lambda j, n=name: sm.claim_delivery(j, self._clock(), n))
+                claim = update_job(
+                    self._jobs, job.jobId, lambda j, n=name: sm.claim_delivery(j, self._clock(), n), held=job
+                )
                 if claim.claimed != name:
                     return claim.job
                 job = claim.job
@@ -110,7 +112,9 @@ class JobFinisher:
         except Exception as error:
             logger.warning("webhook hand-over failed", extra={"job_id": job.jobId, "error": type(error).__name__})
             return job
-        return update_job(self._jobs, job.jobId, lambda j: sm.webhooks_handed_over(j, self._clock(), sent)).job
+        return update_job(
+            self._jobs, job.jobId, lambda j: sm.webhooks_handed_over(j, self._clock(), sent), held=job
+        ).job
 
     def _copy_result(self, job: Job) -> sm.Decision:
         assert job.imageUrl is not None
@@ -135,17 +139,24 @@ class JobFinisher:
             why = f"superseded by a newer upload of the same target (job {written.superseded_by} wrote {key})"
             metrics.add_metric(name="ResultsSuperseded", unit="Count", value=1)
             logger.info("result superseded", extra={"job_id": job.jobId, "result_key": key})
-            return update_job(self._jobs, job.jobId, lambda j: sm.record_result_superseded(j, self._clock(), why))
+            return update_job(
+                self._jobs, job.jobId, lambda j: sm.record_result_superseded(j, self._clock(), why), held=job
+            )
         metrics.add_metric(name="ResultsCopied", unit="Count", value=1)
         logger.info("result copied", extra={"job_id": job.jobId, "result_key": key})
         return update_job(
-            self._jobs, job.jobId, lambda j: sm.record_result_copied(j, self._clock(), key, written.version_id)
+            self._jobs,
+            job.jobId,
+            lambda j: sm.record_result_copied(j, self._clock(), key, written.version_id),
+            held=job,
         )
 
     def _copy_failed(self, job: Job, reason: str) -> sm.Decision:
         metrics.add_metric(name="ResultCopyFailures", unit="Count", value=1)
         logger.warning("result copy failed", extra={"job_id": job.jobId, "reason": reason})
-        return update_job(self._jobs, job.jobId, lambda j: sm.record_result_copy_failed(j, self._clock(), reason))
+        return update_job(
+            self._jobs, job.jobId, lambda j: sm.record_result_copy_failed(j, self._clock(), reason), held=job
+        )
 
     def _publish(self, job: Job) -> sm.Decision:
         try:
@@ -153,8 +164,8 @@ class JobFinisher:
         except Exception as error:  # the claim is given back; the reconciler retries
             logger.warning("job event not published", extra={"job_id": job.jobId, "error": type(error).__name__})
             why = f"could not publish ({type(error).__name__})"
-            return update_job(self._jobs, job.jobId, lambda j: sm.record_event_failed(j, self._clock(), why))
-        return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock()))
+            return update_job(self._jobs, job.jobId, lambda j: sm.record_event_failed(j, self._clock(), why), held=job)
+        return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock()), held=job)
 
     def _consume(self, job: Job, name: str) -> sm.Decision:
         reason, final = None, False
@@ -165,11 +176,14 @@ class JobFinisher:
         except Exception as error:  # the claim is given back; the reconciler retries
             reason = f"{name} delivery failed ({type(error).__name__})"
         if reason is None:
-            return update_job(self._jobs, job.jobId, lambda j: sm.record_delivered(j, self._clock(), name))
+            return update_job(self._jobs, job.jobId, lambda j: sm.record_delivered(j, self._clock(), name), held=job)
         metrics.add_metric(name="OutboxDeliveryFailures", unit="Count", value=1)
         logger.warning("outbox delivery failed", extra={"job_id": job.jobId, "entry": name, "reason": reason})
         return update_job(
-            self._jobs, job.jobId, lambda j: sm.record_delivery_failed(j, self._clock(), name, reason, final)
+            self._jobs,
+            job.jobId,
+            lambda j: sm.record_delivery_failed(j, self._clock(), name, reason, final),
+            held=job,
         )
 
 

@@ -82,7 +82,7 @@ class Reconciler:
                 break
             report.examined += 1
             if job.webhookOutbox and not job.status.is_terminal:  # webhook messages whose hand-over failed
-                self._isolated(job, report, lambda j=job: self._finisher.finish(self._jobs.get(j.jobId) or j))
+                self._isolated(job, report, lambda j=job: self._finish_current(j))
             if job.taskId and not job.status.is_terminal:
                 to_poll.append(job)  # polled first, even when overdue: it may have just finished
             else:
@@ -96,6 +96,12 @@ class Reconciler:
         metrics.add_metric(name="OpenJobsExamined", unit="Count", value=report.examined)
         logger.info("reconciled", extra={"report": asdict(report)})
         return report
+
+    def _finish_current(self, job: Job) -> None:
+        """The finisher writes the job it is given: give it the whole record, never the index's projection."""
+        current = self._jobs.get(job.jobId)
+        if current is not None:
+            self._finisher.finish(current)
 
     def _overdue(self, job: Job, now: datetime) -> bool:
         return parse_iso(job.createdAt) + self._timeout <= now

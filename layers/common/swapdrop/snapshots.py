@@ -16,7 +16,7 @@ from swapdrop.callback_token import is_valid
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
-from swapdrop.jobs import utc_now
+from swapdrop.jobs import Job, utc_now
 from swapdrop.observability import logger, metrics
 from swapdrop.task_snapshot import SnapshotRefusal, TaskSnapshot, parse_snapshot
 
@@ -29,8 +29,11 @@ class SnapshotApplier:
         self._finisher = finisher
         self._clock = clock
 
-    def apply(self, job_id: str, snapshot: TaskSnapshot, via: str) -> sm.Decision:
-        decision = update_job(self._jobs, job_id, lambda j: sm.apply_snapshot(j, self._clock(), snapshot, via))
+    def apply(self, job_id: str, snapshot: TaskSnapshot, via: str, held: Job | None = None) -> sm.Decision:
+        """`held`: the job as the caller just read it (a whole record), so it is not read again."""
+        decision = update_job(
+            self._jobs, job_id, lambda j: sm.apply_snapshot(j, self._clock(), snapshot, via), held=held
+        )
         if decision.refusal:
             metrics.add_metric(name="SnapshotsRefused", unit="Count", value=1)
             logger.warning(
@@ -84,14 +87,15 @@ class CallbackReceiver:
             metrics.add_metric(name="CallbacksForbidden", unit="Count", value=1)
             logger.warning("callback with an invalid or missing token", extra={"job_id": job_id[:64]})
             return _FORBIDDEN
-        if self._jobs.get(job_id) is None:  # same answer as a bad token: no enumeration
+        job = self._jobs.get(job_id)  # the one read: the snapshot is decided on it
+        if job is None:  # same answer as a bad token: no enumeration
             return _FORBIDDEN
         snapshot = _snapshot_of(body)
         if isinstance(snapshot, CallbackReply):
             metrics.add_metric(name="CallbacksMalformed", unit="Count", value=1)
             logger.warning("callback body refused", extra={"job_id": job_id, "why": snapshot.body["message"][:300]})
             return snapshot
-        decision = self._applier.apply(job_id, snapshot, via="callback")
+        decision = self._applier.apply(job_id, snapshot, via="callback", held=job)
         if decision.refusal:
             return CallbackReply(409, {"message": decision.refusal})
         return CallbackReply(

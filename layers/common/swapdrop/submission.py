@@ -173,8 +173,8 @@ class Submitter:
         if upload.key.startswith(UPLOADS_PREFIX):
             return self._bind_upload(upload, lease_seconds)
         job_id = upload.job_id
-        self._claim(upload, job_id)
-        return self._drive(job_id, lease_seconds)
+        created = self._claim(upload, job_id)
+        return self._drive(job_id, lease_seconds, held=created)
 
     def submit_job(self, job_id: str, lease_seconds: int) -> SubmitResult:
         """A job the jobs API created and queued as {"jobId"}: everything comes from its record."""
@@ -197,6 +197,7 @@ class Submitter:
             self._jobs,
             job_id,
             lambda j: sm.bind_upload(j, self._clock(), upload.version_id, upload.sequencer, upload.event_time),
+            held=job,
         )
         if bound.changed:
             metrics.add_metric(name="UploadsBound", unit="Count", value=1)
@@ -206,17 +207,18 @@ class Submitter:
             why = f"{bound.refusal}; this upload is not the one the job was bound to"
             return self._dropped(job_id, why, "UploadsDropped", **shown)
         # Bound now, or by this same event before (a redelivery): the one path from here on.
-        return self._drive(job_id, lease_seconds)
+        return self._drive(job_id, lease_seconds, held=bound.job)
 
     def _dropped(self, job_id: str, why: str, metric: str, **extra: str) -> SubmitResult:
         metrics.add_metric(name=metric, unit="Count", value=1)
         logger.warning("message dropped", extra={"job_id": job_id, "why": why, **extra})
         return SubmitResult(job_id, Outcome.DROPPED, why)
 
-    def _drive(self, job_id: str, lease_seconds: int) -> SubmitResult:
-        """Take the job, then send it (or adopt the task an earlier attempt left), all from its record."""
+    def _drive(self, job_id: str, lease_seconds: int, held: Job | None = None) -> SubmitResult:
+        """Take the job, then send it (or adopt the task an earlier attempt left), all from its record.
+        `held`: the job as this submitter just created or bound it, so it is not read again."""
         lease_until = int(self._clock().timestamp()) + lease_seconds
-        taken = update_job(self._jobs, job_id, lambda j: sm.start_attempt(j, self._clock(), lease_until))
+        taken = update_job(self._jobs, job_id, lambda j: sm.start_attempt(j, self._clock(), lease_until), held=held)
         if not taken.changed:
             held_for = sm.lease_left(taken.job, self._clock())
             if held_for:
@@ -230,49 +232,51 @@ class Submitter:
             return SubmitResult(job_id, Outcome.DUPLICATE, taken.refusal or "")
         flight = _Flight()
         try:
-            if taken.in_doubt and (adopted := self._adopt_lost_task(job_id)) is not None:
+            if taken.in_doubt and (adopted := self._adopt_lost_task(taken.job)) is not None:
                 return adopted
             return self._attempt(taken.job, flight)
         except Exception as error:
             self._release(job_id, f"internal error ({type(error).__name__}); will retry", in_doubt=flight.sent)
             raise
 
-    def _adopt_lost_task(self, job_id: str) -> SubmitResult | None:
+    def _adopt_lost_task(self, job: Job) -> SubmitResult | None:
         """An earlier attempt may have sent the swap and died before recording it: find its task."""
+        job_id = job.jobId
         task, why_not = find_task_of(self._upstream, job_id)
         if task is None:
             logger.info("no upstream task found for an earlier attempt", extra={"job_id": job_id, "why": why_not})
             return None
-        decision = self._applier.apply(job_id, task, via="submit")
+        decision = self._applier.apply(job_id, task, via="submit", held=job)
         if decision.refusal is not None:
             return None
         metrics.add_metric(name="TasksAdopted", unit="Count", value=1)
         logger.info("adopted the task of an earlier attempt", extra={"job_id": job_id, "task_id": task.id})
         return SubmitResult(job_id, Outcome.SUBMITTED, task.id)
 
-    def _claim(self, upload: Upload, job_id: str) -> None:
+    def _claim(self, upload: Upload, job_id: str) -> Job | None:
+        """The new job as written, or None when it already existed (a redelivery: read it then)."""
         stamp = iso(self._clock())
         try:
             face: str | None = parse_inbox_key(upload.key).face
         except LayoutError:
             face = None  # recorded as a rejection once the job is taken
-        created = self._jobs.create(
-            Job(
-                jobId=job_id,
-                status=JobStatus.PENDING,
-                bucket=upload.bucket,
-                targetKey=upload.key,
-                targetVersionId=upload.version_id,
-                targetSequencer=upload.sequencer,
-                targetEventTime=upload.event_time,
-                face=face,
-                createdAt=stamp,
-                updatedAt=stamp,
-            )
+        job = Job(
+            jobId=job_id,
+            status=JobStatus.PENDING,
+            bucket=upload.bucket,
+            targetKey=upload.key,
+            targetVersionId=upload.version_id,
+            targetSequencer=upload.sequencer,
+            targetEventTime=upload.event_time,
+            face=face,
+            createdAt=stamp,
+            updatedAt=stamp,
         )
-        if created:
-            metrics.add_metric(name="JobsCreated", unit="Count", value=1)
-            logger.info("job created", extra={"job_id": job_id, "target_key": printable(upload.key)})
+        if not self._jobs.create(job):
+            return None
+        metrics.add_metric(name="JobsCreated", unit="Count", value=1)
+        logger.info("job created", extra={"job_id": job_id, "target_key": printable(upload.key)})
+        return job
 
     def _release(self, job_id: str, error: str, in_doubt: bool) -> None:
         try:
@@ -282,7 +286,7 @@ class Submitter:
 
     def _attempt(self, job: Job, flight: _Flight) -> SubmitResult:
         try:
-            request = self._build_request(job)
+            request, job = self._build_request(job)
         except _Rejection as rejection:
             return self._reject(job.jobId, str(rejection))
         flight.sent = True
@@ -292,19 +296,22 @@ class Submitter:
         metrics.add_metric(name=metric_names.UPSTREAM_SUBMIT_LATENCY, unit=MetricUnit.Milliseconds, value=elapsed_ms)
         match outcome:
             case Accepted(task_id=task_id, queue_position=position):
-                return self._accepted(job.jobId, task_id, position)
+                return self._accepted(job, task_id, position)
             case Rejected(reason=reason):
                 return self._failed(job.jobId, reason)
             case Retryable(reason=reason, maybe_accepted=maybe_accepted):
                 return self._retryable(job.jobId, reason, maybe_accepted)
         raise TypeError(f"unexpected submit outcome {outcome!r}")
 
-    def _build_request(self, job: Job) -> SwapRequest:
+    def _build_request(self, job: Job) -> tuple[SwapRequest, Job]:
+        """The swap request, and the job as noting its inputs left it (the version in hand)."""
         if job.bucket != self._policy.bucket:
             raise _Rejection(f"bucket '{job.bucket}' is not this Swapdrop's bucket '{self._policy.bucket}'")
         face = self._face_of(job)
         source_key = self._resolve_face(face)
-        update_job(self._jobs, job.jobId, lambda j: sm.note_inputs(j, self._clock(), face, source_key))
+        job = update_job(
+            self._jobs, job.jobId, lambda j: sm.note_inputs(j, self._clock(), face, source_key), held=job
+        ).job
         source_bytes = self._read(source_key, f"the face image '{source_key}'")
         target_bytes = self._read_target(job)
         try:
@@ -315,13 +322,14 @@ class Submitter:
         if source_bytes == target_bytes:
             raise _Rejection(f"the target is the same image as the face '{source_key}'; there is nothing to swap")
         token = token_for(self._callback_secret(), job.jobId)
-        return SwapRequest(
+        request = SwapRequest(
             source=SwapImage(source_bytes, source_info.mime_type),
             target=SwapImage(target_bytes, target_info.mime_type),
             notify_hook=f"{self._policy.callback_base_url}/{quote(job.jobId, safe='')}?token={token}",
             state=job.jobId,
             instance_id=self._policy.instance_id,
         )
+        return request, job
 
     @staticmethod
     def _face_of(job: Job) -> str:
@@ -395,8 +403,11 @@ class Submitter:
         self._finisher.finish(decision.job, held=decision.claimed)
         return SubmitResult(job_id, Outcome.REJECTED, reason)
 
-    def _accepted(self, job_id: str, task_id: str, position: int | None) -> SubmitResult:
-        decision = update_job(self._jobs, job_id, lambda j: sm.record_accepted(j, self._clock(), task_id, position))
+    def _accepted(self, job: Job, task_id: str, position: int | None) -> SubmitResult:
+        job_id = job.jobId
+        decision = update_job(
+            self._jobs, job_id, lambda j: sm.record_accepted(j, self._clock(), task_id, position), held=job
+        )
         if decision.refusal:
             metrics.add_metric(name="OrphanUpstreamTasks", unit="Count", value=1)
             logger.warning(
