@@ -1,4 +1,10 @@
-"""One Logger, Tracer and Metrics for every module, configured by POWERTOOLS_* variables."""
+"""One Logger, Tracer and Metrics for every module, configured by POWERTOOLS_* variables.
+
+The Tracer is Powertools' only where it would trace: constructing it imports the X-Ray SDK even
+when disabled (tens of ms of every cold start), so with tracing off (POWERTOOLS_TRACE_DISABLED, the
+stack's EnableTracing=false, tests, the local stack) it is a stand-in whose decorators return the
+function as it is.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,33 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
+
+
+class UntracedTracer:
+    """What the handlers use of Powertools' Tracer, doing nothing (tracing is off)."""
+
+    disabled = True
+
+    def capture_lambda_handler[Function: Callable[..., Any]](self, handler: Function) -> Function:
+        return handler
+
+    def capture_method[Function: Callable[..., Any]](self, method: Function) -> Function:
+        return method
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
+        pass
+
+
+def make_tracer() -> Tracer | UntracedTracer:
+    """Powertools' Tracer where it would trace, else the stand-in (Powertools' own rule decides)."""
+    return UntracedTracer() if Tracer._is_tracer_disabled() else Tracer()
+
+
+tracer = make_tracer()
 
 
 def publish_metrics[Handler: Callable[..., Any]](handler: Handler) -> Handler:

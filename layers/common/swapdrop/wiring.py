@@ -7,40 +7,33 @@ boto3 clients honour AWS_ENDPOINT_URL, which is how the local stack points them 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-import boto3
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any
 
 from swapdrop.config import Settings, settings
-from swapdrop.finishing import JobFinisher
-from swapdrop.job_events import EventBridgePublisher
-from swapdrop.job_store import DynamoJobStore
-from swapdrop.jobs import SFN, WEBHOOK
-from swapdrop.jobs_api.cursor import CursorSigner
-from swapdrop.jobs_api.idempotency import IdempotentPosts
-from swapdrop.jobs_api.service import ApiPolicy, JobsService
-from swapdrop.media_store import S3MediaStore
-from swapdrop.reconciler import Reconciler
-from swapdrop.result_download import CALLBACK_BUDGET_SECONDS, DEFAULT_BUDGET_SECONDS, ResultDownloader
-from swapdrop.secrets import secret_reader
-from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
-from swapdrop.submission import SubmitPolicy, Submitter
-from swapdrop.submit_queue import JobMessages, SubmitQueue
-from swapdrop.swap_requests import EventBridgeRejections, SwapRequests
-from swapdrop.task_tokens import TaskTokenAnswerer
-from swapdrop.upstream import UpstreamClient
-from swapdrop.webhook_delivery import WebhookDeliverer
-from swapdrop.webhook_sender import WebhookSender
-from swapdrop.webhook_signing import WebhookSigner
-from swapdrop.webhooks import WebhookHandOver, WebhookQueue
+
+if TYPE_CHECKING:  # each builder imports what it builds: a function's cold start loads only its own path
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from swapdrop.finishing import JobFinisher
+    from swapdrop.job_store import DynamoJobStore
+    from swapdrop.jobs_api.idempotency import IdempotentPosts
+    from swapdrop.jobs_api.service import JobsService
+    from swapdrop.media_store import S3MediaStore
+    from swapdrop.reconciler import Reconciler
+    from swapdrop.snapshots import CallbackReceiver
+    from swapdrop.submission import Submitter
+    from swapdrop.submit_queue import SubmitQueue
+    from swapdrop.swap_requests import SwapRequests
+    from swapdrop.upstream import UpstreamClient
+    from swapdrop.webhook_delivery import WebhookDeliverer
+    from swapdrop.webhooks import WebhookHandOver, WebhookQueue
 
 
 @cache
-def _secrets() -> parameters.SecretsProvider:
-    return parameters.SecretsProvider()
+def _secrets() -> SecretsProvider:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider()
 
 
 @cache
@@ -48,15 +41,24 @@ def _client(service: str) -> Any:
     """One client per service and container (clients are thread-safe, and each costs start-up time):
     the submitter's queue and the webhook hand-over share one SQS client, the finisher and the
     entrance's rejections one EventBridge client."""
+    import boto3
+
     return boto3.client(service)
 
 
 def job_store(config: Settings) -> DynamoJobStore:
+    import boto3
+
+    from swapdrop.job_store import DynamoJobStore
+
     table = boto3.resource("dynamodb").Table(config.jobs_table_name)
     return DynamoJobStore(table, config.open_jobs_index_name)
 
 
 def upstream_client(config: Settings) -> UpstreamClient:
+    from swapdrop.secrets import secret_reader
+    from swapdrop.upstream import UpstreamClient
+
     return UpstreamClient(
         base_url=config.upstream_base,
         api_key=secret_reader(config.upstream_api_key_secret_id, _secrets()),
@@ -66,21 +68,32 @@ def upstream_client(config: Settings) -> UpstreamClient:
 
 
 def media_store(config: Settings) -> S3MediaStore:
+    import boto3
+    from botocore.config import Config
+
+    from swapdrop.media_store import S3MediaStore
+
     # SigV4 presigned URLs and forms (the jobs API's): the default SigV2 presign is refused in newer regions.
     return S3MediaStore(boto3.client("s3", config=Config(signature_version="s3v4")), config.bucket_name)
 
 
 def finisher(
-    config: Settings, jobs: DynamoJobStore, media: S3MediaStore, copy_budget: float = DEFAULT_BUDGET_SECONDS
+    config: Settings, jobs: DynamoJobStore, media: S3MediaStore, copy_budget: float | None = None
 ) -> JobFinisher:
     """Shares the caller's store and S3 client: each client costs cold-start time."""
+    from swapdrop.finishing import JobFinisher
+    from swapdrop.job_events import EventBridgePublisher
+    from swapdrop.jobs import SFN
+    from swapdrop.result_download import DEFAULT_BUDGET_SECONDS, ResultDownloader
+    from swapdrop.task_tokens import TaskTokenAnswerer
+
     return JobFinisher(
         jobs=jobs,
         media=media,
         downloader=ResultDownloader(
             max_bytes=config.max_image_bytes * 4,
             allow_private=config.allow_private_result_urls,
-            budget_seconds=copy_budget,
+            budget_seconds=DEFAULT_BUDGET_SECONDS if copy_budget is None else copy_budget,
         ),
         events=EventBridgePublisher(_client("events"), config.event_bus_name),
         consumers={**webhook_consumers(config), SFN: TaskTokenAnswerer(_stepfunctions)},
@@ -91,6 +104,9 @@ def finisher(
 def _stepfunctions() -> Any:
     """One Step Functions client per container, built when the first task token is answered (not at
     cold start: most jobs carry none). Bounded timeouts: the outbox retries what does not get through."""
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "stepfunctions",
         config=Config(connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}),
@@ -101,11 +117,19 @@ def webhook_consumers(config: Settings) -> dict[str, WebhookHandOver]:
     """The WEBHOOK outbox consumer, for functions that know the WebhookQueue (else the reconciler's does it)."""
     if not config.webhook_queue_url:
         return {}
+    from swapdrop.jobs import WEBHOOK
+    from swapdrop.webhooks import WebhookHandOver, WebhookQueue
+
     return {WEBHOOK: WebhookHandOver(WebhookQueue(_client("sqs"), config.webhook_queue_url))}
 
 
 @cache
 def webhook_deliverer() -> WebhookDeliverer:
+    from swapdrop.secrets import secret_reader
+    from swapdrop.webhook_delivery import WebhookDeliverer
+    from swapdrop.webhook_sender import WebhookSender
+    from swapdrop.webhook_signing import WebhookSigner
+
     config = settings()
     return WebhookDeliverer(
         jobs=job_store(config),
@@ -117,12 +141,18 @@ def webhook_deliverer() -> WebhookDeliverer:
 
 @cache
 def webhook_queue() -> WebhookQueue:
+    from swapdrop.webhooks import WebhookQueue
+
     config = settings()
     return WebhookQueue(_client("sqs"), config.webhook_queue_url, config.webhook_dead_letter_queue_url)
 
 
 @cache
 def submitter() -> Submitter:
+    from swapdrop.result_download import ResultDownloader
+    from swapdrop.secrets import secret_reader
+    from swapdrop.submission import SubmitPolicy, Submitter
+
     config = settings()
     jobs, media = job_store(config), media_store(config)
     return Submitter(
@@ -146,6 +176,10 @@ def submitter() -> Submitter:
 
 @cache
 def callback_receiver() -> CallbackReceiver:
+    from swapdrop.result_download import CALLBACK_BUDGET_SECONDS
+    from swapdrop.secrets import secret_reader
+    from swapdrop.snapshots import CallbackReceiver, SnapshotApplier
+
     config = settings()
     jobs = job_store(config)
     return CallbackReceiver(
@@ -157,6 +191,9 @@ def callback_receiver() -> CallbackReceiver:
 
 @cache
 def reconciler() -> Reconciler:
+    from swapdrop.reconciler import Reconciler
+    from swapdrop.snapshots import SnapshotApplier
+
     config = settings()
     jobs = job_store(config)
     done = finisher(config, jobs, media_store(config))
@@ -181,6 +218,8 @@ def reset() -> None:
 
 @cache
 def submit_queue() -> SubmitQueue:
+    from swapdrop.submit_queue import SubmitQueue
+
     return SubmitQueue(_client("sqs"))
 
 
@@ -190,6 +229,11 @@ API_KEY_PLACEHOLDER = "REPLACE_WITH_THE_SWAP_API_KEY"
 
 @cache
 def api_service() -> JobsService:
+    from swapdrop.jobs_api.cursor import CursorSigner
+    from swapdrop.jobs_api.service import ApiPolicy, JobsService
+    from swapdrop.secrets import secret_reader
+    from swapdrop.submit_queue import JobMessages
+
     config = settings()
     jobs, media = job_store(config), media_store(config)
     api_key = secret_reader(config.upstream_api_key_secret_id, _secrets())
@@ -216,6 +260,10 @@ def api_service() -> JobsService:
 
 @cache
 def api_idempotency() -> IdempotentPosts:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from swapdrop.jobs_api.idempotency import IdempotentPosts
+
     table = settings().idempotency_table_name
     return IdempotentPosts(DynamoDBPersistenceLayer(table_name=table, boto3_client=_client("dynamodb")))
 
@@ -223,5 +271,7 @@ def api_idempotency() -> IdempotentPosts:
 @cache
 def swap_requests() -> SwapRequests:
     """RequestFunction: Swap Requested events through the jobs API's own service and idempotency table."""
+    from swapdrop.swap_requests import EventBridgeRejections, SwapRequests
+
     rejections = EventBridgeRejections(_client("events"), settings().event_bus_name)
     return SwapRequests(api_service(), api_idempotency(), rejections)
