@@ -77,11 +77,8 @@ build: tools ## sam build (arm64 layer, python3.13)
 test: lint venv tools ## lint + the whole pytest suite (unit, integration on moto's server, template and build checks)
 	SAM_BIN=$(abspath $(TOOLS))/bin/sam CHECKOV_BIN=$(abspath $(SCAN))/bin/checkov $(PY) -m pytest tests -q
 
-bench: venv ## benchmarks, each a side-by-side ratio measured in one run
-	$(PY) bench/bench_submit_body.py
-	$(PY) bench/bench_open_jobs_index.py
-	$(PY) bench/bench_image_check.py
-	$(PY) bench/bench_jobs_list.py
+bench: venv ## one table of every bench's figures, ratios measured side by side in one run (ARGS=--large: the big runs; ARGS="--only cold_start")
+	$(PY) bench/run.py $(ARGS)
 
 chaos: venv ## the chaos suite at full size: crashes, hostile input, a misbehaving swap API; prints its table (out/chaos/)
 	$(PY) -m swapdrop_local.chaos --size full --out out/chaos $(ARGS)

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import io
 import statistics
+import sys
 import time
 import warnings
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 from swapdrop.image_check import inspect_image, sniff_format
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import Figure
 
 ROUNDS = 7
 
@@ -64,16 +70,42 @@ def measure(check, data: bytes) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    cases = [
+def cases() -> list[tuple[str, bytes]]:
+    return [
         ("JPEG 4000x3000 (12 MP)", photo_like((4000, 3000), "JPEG")),
         ("JPEG 512x384", photo_like((512, 384), "JPEG")),
         ("PNG 4000x3000 (12 MP)", photo_like((4000, 3000), "PNG")),
     ]
+
+
+def timings(data: bytes) -> tuple[float, float, float]:
+    """Header only, the whole-data check, a full-size decode (seconds)."""
+    assert header_only(data) == full(data)
+    head_time, full_time, decode_time = (measure(check, data) for check in (header_only, full, full_size_decode))
+    return head_time, full_time, decode_time
+
+
+def figures(large: bool) -> list[Figure]:
+    found = []
+    for name, data in cases():
+        _, full_time, decode_time = timings(data)
+        found.append(
+            Figure(
+                f"image check {name}",
+                full_time * 1000,
+                "ms",
+                "full-size decode",
+                decode_time * 1000,
+                note=f"median of {ROUNDS}",
+            )
+        )
+    return found
+
+
+def main() -> None:
     print(f"image check, header only vs whole image data, median of {ROUNDS}:")
-    for name, data in cases:
-        assert header_only(data) == full(data)
-        head_time, full_time, decode_time = (measure(check, data) for check in (header_only, full, full_size_decode))
+    for name, data in cases():
+        head_time, full_time, decode_time = timings(data)
         print(
             f"  {name:24s} {len(data) / 1048576:6.2f} MiB: header {head_time * 1000:6.2f} ms, "
             f"whole-data check {full_time * 1000:7.2f} ms ({full_time / head_time:5.0f}x the header), "

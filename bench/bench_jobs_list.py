@@ -15,10 +15,13 @@ import itertools
 import operator
 import os
 import random
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -34,10 +37,16 @@ from swapdrop.media_store import S3MediaStore
 from swapdrop.observability import metrics
 from swapdrop_local.template import Resolver, load_template, resources_of_type
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import Figure
+
 JOBS = 5000
 FACES = [f"face-{n:02d}" for n in range(20)]
 OWNERS = ["user-a", "user-b", "user-c"]
 OWNER_SHARE = 0.1
+LIST_TARGET = 0.05
+"""A page reads at most 5 % of what a Scan reads for it."""
 """Jobs created by JWT callers (the rest by an IAM operator or the drop folder)."""
 STATUS_WEIGHTS = {
     JobStatus.SUCCESS: 60,
@@ -178,7 +187,8 @@ def scan_until_matches(scan_order: list[Job], case: Case, limit: int) -> int:
     return len(scan_order)
 
 
-def main() -> None:
+def run(say: Callable[..., None] = print) -> list[tuple[str, int, int, int]]:
+    """Every case's pages, printed through `say`; per case and limit: (name, limit, most read, first page size)."""
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SwapdropBench")
     began = time.monotonic()
     with mock_aws():
@@ -227,11 +237,11 @@ def main() -> None:
             Case("owner+status=FAILURE (owner, filter)", owner, status=JobStatus.FAILURE),
             Case("since/until 6 h (JobsByTime)", ops, since=window[0], until=window[1]),
         ]
-        print(
+        say(
             f"{JOBS:,} jobs, {len(FACES)} faces, {len(STATUS_WEIGHTS)} statuses, {len(OWNERS)} JWT owners "
             f"({OWNER_SHARE:.0%} of jobs); moto in-process"
         )
-        print(
+        say(
             "items read per page (DynamoDB ScannedCount summed over the page's queries) for pages 1-3, "
             "against a Scan for the same page\n(a Scan has no order: newest-first needs all "
             f"{JOBS:,} items; 'scan any' = its best case, the first `limit` matches in no order)"
@@ -240,8 +250,8 @@ def main() -> None:
             f"{'filter':<38}{'match':>6}{'limit':>6}{'got':>5}{'p1':>6}{'p2':>6}{'p3':>6}"
             f"{'queries':>8}{'scan':>6}{'scan/p1':>9}{'scan any':>9}"
         )
-        print(header)
-        print("-" * len(header))
+        say(header)
+        say("-" * len(header))
         firsts: list[tuple[str, int, int, int]] = []
         for case in cases:
             matching = sum(1 for job in jobs if case.matches(job))
@@ -265,7 +275,7 @@ def main() -> None:
                 assert got == expected[: len(got)], f"{case.name}: the pages are not the newest matches in order"
                 assert len(got) == min(matching, limit * PAGES), f"{case.name}: {len(got)} of {matching} listed"
                 shown = [str(r) for r in page_reads] + ["-"] * (PAGES - len(page_reads))
-                print(
+                say(
                     f"{case.name:<38}{matching:>6}{limit:>6}{first:>5}{shown[0]:>6}{shown[1]:>6}{shown[2]:>6}"
                     f"{queries:>8}{scan_reads:>6}{scan_reads / page_reads[0]:>8.0f}x"
                     f"{scan_until_matches(scan_order, case, limit):>9}"
@@ -273,8 +283,8 @@ def main() -> None:
                 firsts.append((case.name, limit, max(page_reads), first))
         metrics.clear_metrics()
 
-        print()
-        print("GET /jobs/{id}: Jobs table reads (a result adds one S3 HeadObject; its URL is signed locally)")
+        say()
+        say("GET /jobs/{id}: Jobs table reads (a result adds one S3 HeadObject; its URL is signed locally)")
         done = next(job for job in jobs if job.status is JobStatus.SUCCESS)
         s3.put_object(Bucket=BUCKET, Key=done.resultKey or "", Body=b"png", ContentType="image/png")
         running = next(job for job in jobs if job.status is JobStatus.IN_PROGRESS)
@@ -295,19 +305,47 @@ def main() -> None:
             _, _, gets = reads.take()
             rate = f"{gets / clock[0]:.2f}/s waited" if clock[0] else "-"
             s3_text = ", ".join(f"{n} {name}" for name, n in sorted(s3_calls.items())) or "no S3 call"
-            print(f"  {label:<40}{gets:3d} GetItem  {rate:<16}{s3_text:<16} -> {view.status.value}")
+            say(f"  {label:<40}{gets:3d} GetItem  {rate:<16}{s3_text:<16} -> {view.status.value}")
 
         measure("finished job", done.jobId, 0)
         measure("running job", running.jobId, 0)
         measure(f"running job, ?wait={WAIT}, still running", running.jobId, WAIT)
         measure(f"running job, ?wait={WAIT}, fails at 5 s", running.jobId, WAIT, finish_at=5)
 
-    print()
+    say()
     worst = max(firsts, key=lambda row: row[2] / max(row[3], 1))
-    print(
+    say(
         f"every page read at most {max(row[2] for row in firsts)} items (a scan: {JOBS:,}); most read per item "
         f"returned: {worst[2] / max(worst[3], 1):.1f} ({worst[0]}, limit {worst[1]}); {time.monotonic() - began:.0f} s"
     )
+    return firsts
+
+
+def figures(large: bool) -> list[Figure]:
+    firsts = run(say=lambda *_, **__: None)
+    most = max(row[2] for row in firsts)
+    worst = max(firsts, key=lambda row: row[2] / max(row[3], 1))
+    return [
+        Figure(
+            "GET /jobs items read per page, worst filter",
+            most,
+            "items",
+            "a Scan (newest first)",
+            JOBS,
+            target=LIST_TARGET,
+            note=f"{JOBS:,} jobs, moto",
+        ),
+        Figure(
+            "GET /jobs items read per job listed, worst",
+            worst[2] / max(worst[3], 1),
+            "items",
+            note=f"{worst[0]}, limit {worst[1]}",
+        ),
+    ]
+
+
+def main() -> None:
+    run()
 
 
 def _scan_all(table: Any) -> list[dict[str, Any]]:

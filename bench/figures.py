@@ -47,7 +47,7 @@ def rows(figures: Iterable[Figure]) -> list[list[str]]:
         comparison = figure.comparison
         if figure.comparison_value is not None:
             comparison = f"{comparison} {_number(figure.comparison_value, figure.unit)}".strip()
-        ratio = f"{figure.ratio:.2f}x" if figure.ratio is not None else ""
+        ratio = f"{figure.ratio:.3g}x" if figure.ratio is not None else ""
         if figure.target is None:
             target = ""
         else:
