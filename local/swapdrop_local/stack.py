@@ -27,6 +27,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from swapdrop_local.auth import ApiCredentials, LocalJwtIssuer, SigV4Verifier
+from swapdrop_local.aws_calls import APP_ID_VARIABLE, AwsCallLog, CountingMotoServer
 from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
@@ -68,6 +69,8 @@ class StackOptions:
     log_file: Path | None = None
     """The stack's log (JSON lines: the functions' logs and the stack's own); None: a new file in the
     temporary directory, kept after stop."""
+    count_aws_calls: bool = False
+    """Record every request moto answers by function and operation (`RunningStack.aws_calls`)."""
 
 
 _stacks_started = itertools.count(1)
@@ -112,6 +115,8 @@ class RunningStack:
         self._log_handler: LogFileHandler | None = None
         self._logger_levels: dict[str, int] = {}
         self.reconcile_runs = 0
+        self.aws_calls: AwsCallLog | None = None
+        """With `count_aws_calls`: every AWS request by caller (the function's name) and operation."""
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -129,7 +134,11 @@ class RunningStack:
         self.log_file = options.log_file or _new_log_file(stack_name)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._open_log(self.log_file)
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        if options.count_aws_calls:
+            self.aws_calls = AwsCallLog()
+            self.moto = CountingMotoServer(self.aws_calls)
+        else:
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
@@ -189,6 +198,7 @@ class RunningStack:
             environment = self._environment(endpoint, self.stack.environments[name])
             # What Lambda tells a function about itself (the log stream is set per worker: see FunctionLogs.attach).
             environment |= {"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_LOG_GROUP_NAME": self.stack.log_groups[name]}
+            environment.setdefault(APP_ID_VARIABLE, name)  # app/<name> in the User-Agent: aws_calls counts by it
             workers = concurrency if name == "SubmitFunction" else self._workers_for(spec)
             self.functions[name] = LocalFunction(
                 spec, environment, layers, workers, throttle_wait=options.throttle_wait_seconds, logs=self.function_logs
