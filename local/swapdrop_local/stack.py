@@ -32,6 +32,7 @@ from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.log_shipper import FunctionLogs, LogFile, LogFileHandler
+from swapdrop_local.moto_routing import remember_backends
 from swapdrop_local.provision import LocalStack, local_client, provision
 from swapdrop_local.s3_gateway import Keys, S3Gateway
 from swapdrop_local.sqs_source import SqsEventSource
@@ -134,6 +135,7 @@ class RunningStack:
         self.log_file = options.log_file or _new_log_file(stack_name)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._open_log(self.log_file)
+        remember_backends()  # moto looks every request's backend up under one lock: 1-2 ms each
         if options.count_aws_calls:
             self.aws_calls = AwsCallLog()
             self.moto = CountingMotoServer(self.aws_calls)
