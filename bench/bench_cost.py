@@ -93,7 +93,12 @@ class RequestCounter:
                 counter.record(environ)
             return original(app, environ, start_response)
 
+        self._restore = lambda: setattr(DomainDispatcherApplication, "__call__", original)
         DomainDispatcherApplication.__call__ = counted
+
+    def close(self) -> None:
+        """Put moto's app back as it was (bench/run.py runs every bench in one process)."""
+        self._restore()
 
     def record(self, environ: dict[str, Any]) -> None:
         found = _SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -181,6 +186,7 @@ def measure(large: bool) -> dict[str, Any]:
         sweep = _sweep(pipeline, durations)
     finally:
         pipeline.close()
+        counter.close()
     return {"jobs": jobs, "durations": per_job, "calls": calls, "memory": memory, "wu": write_units, **sweep}
 
 
