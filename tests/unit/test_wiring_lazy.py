@@ -131,3 +131,8 @@ def test_the_untraced_stand_in_leaves_handlers_as_they_are() -> None:
     assert untraced.capture_method(handler) is handler
     untraced.put_annotation("job", "1")
     untraced.put_metadata("job", {"a": 1})
+
+
+def test_the_secrets_provider_shares_the_containers_secrets_manager_client(environment: None) -> None:
+    """A provider left to make its own client builds a second boto3 session (tens of ms of every cold start)."""
+    assert wiring._secrets().client is wiring._client("secretsmanager")
