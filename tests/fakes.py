@@ -22,7 +22,17 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from swapdrop.job_store import ListPage, ListQuery, VersionConflict
-from swapdrop.jobs import LIST_INDEXES, LIST_SORT_KEY, OPEN_FLAG, Job
+from swapdrop.jobs import (
+    LEGACY_OPEN_KEY,
+    LIST_INDEXES,
+    LIST_SORT_KEY,
+    OPEN_FLAG,
+    OPEN_JOB_ATTRIBUTES,
+    OPEN_KEY,
+    Job,
+    OpenJob,
+    open_shard,
+)
 from swapdrop.media_store import (
     MAX_LISTED_KEYS,
     ObjectInfo,
@@ -77,6 +87,9 @@ class FakeJobStore:
         """GetItem calls: with `replace_calls` and `writes`, what one use case costs in DynamoDB requests."""
         self._hooks: list[Callable[[FakeJobStore], None]] = []
         self.list_queries: list[ListQuery] = []
+        self.open_jobs_queries = 0
+        self.stale_index_keys_allowed = False
+        """True: items may carry an open-index key their job does not need (planted by a test)."""
 
     # the JobStore protocol
     def get(self, job_id: str) -> Job | None:
@@ -100,15 +113,24 @@ class FakeJobStore:
         assert job.version == expected_version + 1, "a replace must move the version on by one"
         self._store(job)
 
-    def open_jobs(self, updated_before: str) -> Iterator[Job]:
-        """The sparse index: items carrying openFlag, sorted by updatedAt, up to the cutoff."""
+    def open_jobs(self, updated_before: str) -> Iterator[OpenJob]:
+        """The sparse index: items carrying openShard (or the legacy openFlag), sorted by updatedAt, up to
+        the cutoff, projected as OpenJobsByShard projects them (what the reconciler may rely on)."""
+        self.open_jobs_queries += 1
         listed = sorted(self.items.values(), key=lambda item: item["updatedAt"])
         for item in listed:
             job = Job.from_item(copy.deepcopy(item))
-            in_index = item.get("openFlag") == OPEN_FLAG
-            assert in_index == job.needs_attention, f"openFlag out of step with needs_attention: {item}"
+            in_index = OPEN_KEY in item or item.get(LEGACY_OPEN_KEY) == OPEN_FLAG
+            if item.get(OPEN_KEY) is not None:
+                assert item[OPEN_KEY] == open_shard(job.jobId), f"openShard is not the job's shard: {item}"
+            if not self.stale_index_keys_allowed:
+                assert in_index == job.needs_attention, f"openShard out of step with needs_attention: {item}"
             if in_index and item["updatedAt"] <= updated_before:
-                yield job
+                # As DynamoJobStore asks: the attributes OpenJobsByShard projects, and the key of the index
+                # that listed it (the shard's, else the unsharded OpenJobs index's openFlag).
+                key = OPEN_KEY if OPEN_KEY in item else LEGACY_OPEN_KEY
+                projected = {k: v for k, v in item.items() if k in ("jobId", "updatedAt", key, *OPEN_JOB_ATTRIBUTES)}
+                yield OpenJob.from_item(copy.deepcopy(projected))
 
     def create_many(self, jobs: list[Job]) -> None:
         for job in jobs:

@@ -212,7 +212,7 @@ def test_events_carry_the_public_job_record(harness: Harness) -> None:
     assert (event["source"], event["detail-type"]) == ("swapdrop", "Swap Job Finished")
     detail = event["detail"]
     assert detail["jobId"] == job.jobId and detail["status"] == "SUCCESS" and detail["taskId"] == job.taskId
-    assert not {"version", "leaseUntil", "eventPending", "openFlag"} & set(detail)
+    assert not {"version", "leaseUntil", "eventPending", "openFlag", "openShard"} & set(detail)
     assert json.dumps(detail)  # plain JSON for consumers
 
 

@@ -14,7 +14,7 @@ COMMON = {
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
     "BUCKET_NAME": {"Ref": "MediaBucket"},
     "JOBS_TABLE_NAME": {"Ref": "JobsTable"},
-    "OPEN_JOBS_INDEX_NAME": "OpenJobs",
+    "OPEN_JOBS_INDEX_NAME": "OpenJobsByShard",
     "EVENT_BUS_NAME": {"Ref": "JobEventBus"},
     "UPSTREAM_BASE_URL": {"Ref": "UpstreamBaseUrl"},
     "UPSTREAM_AUTH_STYLE": {"Ref": "UpstreamAuthStyle"},

@@ -13,7 +13,8 @@ from swapdrop.jobs import LIST_INDEXES
 
 BUCKET = {"Fn::GetAtt": ["MediaBucket", "Arn"]}
 TABLE = {"Fn::GetAtt": ["JobsTable", "Arn"]}
-OPEN_JOBS = {"Fn::Sub": "${JobsTable.Arn}/index/OpenJobs"}
+OPEN_JOBS = {"Fn::Sub": "${JobsTable.Arn}/index/OpenJobsByShard"}
+LEGACY_OPEN_JOBS = {"Fn::Sub": "${JobsTable.Arn}/index/OpenJobs"}
 API_KEY = {"Fn::If": ["CreateApiKeySecret", {"Ref": "ApiKeySecret"}, {"Ref": "ExistingApiKeySecretArn"}]}
 CALLBACK_TOKEN = {"Ref": "CallbackTokenSecret"}
 QUEUE = {"Fn::GetAtt": ["SubmitQueue", "Arn"]}
@@ -71,6 +72,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
     ],
     "ReconcileFunction": [
         ("dynamodb:Query", OPEN_JOBS),
+        ("dynamodb:Query", LEGACY_OPEN_JOBS),  # until the next release drops it (README "Migrating OpenJobs")
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
         ("secretsmanager:GetSecretValue", API_KEY),

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 from cfn_template import FUNCTION_TYPE, PSEUDO_VALUES, as_list, parameter_defaults, resolve
-from swapdrop.jobs import LIST_INDEXES, LIST_SORT_KEY, Job, JobStatus
+from swapdrop.jobs import (
+    LEGACY_OPEN_KEY,
+    LIST_INDEXES,
+    LIST_SORT_KEY,
+    OPEN_JOB_ATTRIBUTES,
+    OPEN_KEY,
+    Job,
+    JobStatus,
+    OpenJob,
+)
 
 STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
 TLS_ONLY_CONDITION = {"Bool": {"aws:SecureTransport": "false"}}
@@ -238,7 +247,7 @@ def test_jobs_table(resources: dict[str, Any]) -> None:
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert props.get("SSESpecification", {}).get("SSEEnabled") is True
     types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
-    want = {"jobId", "openFlag", "updatedAt", LIST_SORT_KEY, *LIST_INDEXES.values()}
+    want = {"jobId", OPEN_KEY, LEGACY_OPEN_KEY, "updatedAt", LIST_SORT_KEY, *LIST_INDEXES.values()}
     assert types == dict.fromkeys(want, "S"), f"AttributeDefinitions {types}"
 
 
@@ -247,13 +256,30 @@ def indexes(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_open_jobs_index(resources: dict[str, Any]) -> None:
-    assert set(indexes(resources)) == {"OpenJobs", *LIST_INDEXES}
-    index = indexes(resources)["OpenJobs"]
+    assert set(indexes(resources)) == {"OpenJobsByShard", "OpenJobs", *LIST_INDEXES}
+    index = indexes(resources)["OpenJobsByShard"]
     assert index["KeySchema"] == [
-        {"AttributeName": "openFlag", "KeyType": "HASH"},
+        {"AttributeName": OPEN_KEY, "KeyType": "HASH"},
         {"AttributeName": "updatedAt", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    # Exactly what the reconciler's OpenJob is built from: nothing it reads is missing, nothing else copied.
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(OPEN_JOB_ATTRIBUTES)}
+    assert {f.name for f in fields(OpenJob)} - {"legacy"} == {"jobId", "updatedAt", *OPEN_JOB_ATTRIBUTES}
+
+
+def test_the_unsharded_index_is_kept_unchanged_for_this_release(resources: dict[str, Any]) -> None:
+    """Deployed stacks have it: changing or dropping it in the update that adds OpenJobsByShard would be a
+    second GSI change, which CloudFormation refuses. The reconciler reads it (and empties it) meanwhile."""
+    assert indexes(resources)["OpenJobs"] == {
+        "IndexName": "OpenJobs",
+        "KeySchema": [
+            {"AttributeName": LEGACY_OPEN_KEY, "KeyType": "HASH"},
+            {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    variables = resources["ReconcileFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["LEGACY_OPEN_JOBS_INDEX_NAME"] == "OpenJobs"
 
 
 # What GET /jobs shows per row; progress and updatedAt stay out, so progress writes do not touch the lists.
@@ -283,7 +309,9 @@ def test_list_index_keys_are_what_jobs_write(resources: dict[str, Any]) -> None:
     for name, index in indexes(resources).items():
         for element in index["KeySchema"]:
             attribute = element["AttributeName"]
-            if name != "OpenJobs" or attribute == "openFlag":
+            if name == "OpenJobs":  # the unsharded index: no code writes its key now
+                continue
+            if name != "OpenJobsByShard" or attribute == OPEN_KEY:  # updatedAt is a field, not a derived key
                 assert attribute in keys, f"{name} is keyed on {attribute}, which Job.index_keys() does not write"
     for attribute in LIST_PROJECTION:
         assert attribute in {f.name for f in fields(Job)}, f"{attribute} is projected but is no Job field"

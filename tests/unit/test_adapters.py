@@ -13,7 +13,7 @@ from boto3.dynamodb.conditions import ConditionExpressionBuilder
 from botocore.exceptions import ClientError
 from swapdrop.job_events import DETAIL_TYPE, EVENT_SOURCE, EventBridgePublisher, EventPublishFailed
 from swapdrop.job_store import DynamoJobStore, VersionConflict
-from swapdrop.jobs import JobStatus
+from swapdrop.jobs import OPEN_JOB_ATTRIBUTES, OPEN_SHARDS, JobStatus, OpenJob, open_partitions, open_shard
 from swapdrop.media_store import ObjectMissing, ObjectTooLarge, S3MediaStore
 from swapdrop.secrets import SECRET_CACHE_SECONDS, secret_reader
 from swapdrop.submit_queue import SubmitQueue
@@ -89,19 +89,68 @@ def test_other_dynamodb_errors_are_not_swallowed(method: str) -> None:
         store.create(make_job()) if method == "create" else store.replace(make_job(version=1), 0)
 
 
-def test_open_jobs_queries_the_sparse_index_page_by_page() -> None:
-    first, second = make_job(jobId="a").to_item(), make_job(jobId="b").to_item()
-    table = Recorder(query=[{"Items": [first], "LastEvaluatedKey": {"jobId": "a"}}, {"Items": [second]}])
-    jobs = list(DynamoJobStore(table, "OpenJobs").open_jobs(updated_before="2024-10-16T10:00:00.000Z"))
-    assert [j.jobId for j in jobs] == ["a", "b"]
-    (_, page1), (_, page2) = table.calls
-    assert page1["IndexName"] == "OpenJobs"
-    assert "ExclusiveStartKey" not in page1
-    assert page2["ExclusiveStartKey"] == {"jobId": "a"}
-    built = ConditionExpressionBuilder().build_expression(page1["KeyConditionExpression"], is_key_condition=True)
-    assert sorted(built.attribute_name_placeholders.values()) == ["openFlag", "updatedAt"]
-    assert sorted(built.attribute_value_placeholders.values()) == ["2024-10-16T10:00:00.000Z", "OPEN"]
-    assert "<=" in built.condition_expression
+class ShardedTable:
+    """Answers a Query by the partition its key condition names (pages scripted per partition)."""
+
+    def __init__(self, pages: dict[str, list[dict[str, Any]]]) -> None:
+        self.pages = pages
+        self.calls: list[dict[str, Any]] = []
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(request)
+        built = ConditionExpressionBuilder().build_expression(request["KeyConditionExpression"], is_key_condition=True)
+        partition = next(v for v in built.attribute_value_placeholders.values() if str(v).startswith("OPEN"))
+        script = self.pages.get(f"{request['IndexName']}/{partition}", [{}])
+        return script.pop(0) if len(script) > 1 else script[0]
+
+
+def test_open_jobs_queries_every_shard_page_by_page_and_merges_them_oldest_first() -> None:
+    def item(job_id: str, minute: int) -> dict[str, Any]:
+        stamp = f"2024-10-16T09:{minute:02d}:00.000Z"
+        return make_job(jobId=job_id, updatedAt=stamp, taskId="t-" + job_id).to_item()
+
+    a, b, c = item("a", 1), item("b", 3), item("c", 2)
+    shard_a, shard_c = open_shard("a"), open_shard("c")
+    assert shard_a != shard_c
+    table = ShardedTable(
+        {
+            f"OpenJobsByShard/{shard_a}": [{"Items": [a], "LastEvaluatedKey": {"jobId": "a"}}, {"Items": [b]}],
+            f"OpenJobsByShard/{shard_c}": [{"Items": [c]}],
+        }
+    )
+    store = DynamoJobStore(table, "OpenJobsByShard")
+    jobs = list(store.open_jobs(updated_before="2024-10-16T10:00:00.000Z"))
+    assert [j.jobId for j in jobs] == ["a", "c", "b"]  # oldest news first across the shards
+    assert all(isinstance(j, OpenJob) for j in jobs) and jobs[0].taskId == "t-a"
+    assert len(table.calls) == OPEN_SHARDS + 1  # one query a shard, one more page for shard_a
+    partitions = []
+    for request in table.calls:
+        assert request["IndexName"] == "OpenJobsByShard"
+        built = ConditionExpressionBuilder().build_expression(request["KeyConditionExpression"], is_key_condition=True)
+        assert sorted(built.attribute_name_placeholders.values()) == ["openShard", "updatedAt"]
+        assert "<=" in built.condition_expression
+        partitions.append(next(v for v in built.attribute_value_placeholders.values() if v.startswith("OPEN")))
+        asked = set(request["ExpressionAttributeNames"].values())
+        assert asked == {"jobId", "updatedAt", "openShard", *OPEN_JOB_ATTRIBUTES}
+    assert set(partitions) == set(open_partitions())
+    assert table.calls[-1]["ExclusiveStartKey"] == {"jobId": "a"}
+
+
+def test_open_jobs_also_reads_the_legacy_index_while_there_is_one_and_yields_a_job_once() -> None:
+    legacy_item = make_job(jobId="old", updatedAt="2024-10-16T09:00:00.000Z").to_item()
+    legacy_item.pop("openShard")
+    legacy_item["openFlag"] = "OPEN"  # written by the code before the shards
+    both = make_job(jobId="both", updatedAt="2024-10-16T09:05:00.000Z").to_item()
+    table = ShardedTable(
+        {
+            f"OpenJobsByShard/{open_shard('both')}": [{"Items": [both]}],
+            "OpenJobs/OPEN": [{"Items": [legacy_item, both]}],
+        }
+    )
+    jobs = list(DynamoJobStore(table, "OpenJobsByShard", "OpenJobs").open_jobs("2024-10-16T10:00:00.000Z"))
+    assert [j.jobId for j in jobs] == ["old", "both"]
+    assert [r["IndexName"] for r in table.calls].count("OpenJobs") == 1
+    assert [r["IndexName"] for r in table.calls].count("OpenJobsByShard") == OPEN_SHARDS
 
 
 # --- S3 ----------------------------------------------------------------------------------------

@@ -402,6 +402,7 @@ def test_reconcile_handler_returns_the_report(monkeypatch: pytest.MonkeyPatch) -
         "updated": 1,
         "expired": 3,
         "errors": 0,
+        "moved": 0,
         "poll_error": None,
     }
     assert runs == [1]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from swapdrop import state_machine as sm
-from swapdrop.jobs import COPY, MAX_HISTORY, OPEN_FLAG, Job, JobStatus, Transition, iso, parse_iso
+from swapdrop.jobs import COPY, MAX_HISTORY, Job, JobStatus, Transition, iso, open_shard, parse_iso
 from swapdrop.result_download import DownloadedImage
 from swapdrop.upstream import Accepted
 
@@ -88,13 +88,14 @@ def test_item_omits_absent_attributes_and_a_false_outbox_flag() -> None:
 def test_open_flag_is_present_exactly_when_the_job_needs_attention(job: Job, open_: bool) -> None:
     assert job.needs_attention is open_
     item = job.to_item()
-    assert (item.get("openFlag") == OPEN_FLAG) is open_
-    assert ("openFlag" in item) is open_
+    assert (item.get("openShard") == open_shard(job.jobId)) is open_
+    assert ("openShard" in item) is open_
+    assert "openFlag" not in item  # the unsharded index's key: read until it drains, never written
 
 
 def test_public_view_hides_internals() -> None:
     view = FULL.public_view()
-    for hidden in ("version", "leaseUntil", "eventPending", "openFlag"):
+    for hidden in ("version", "leaseUntil", "eventPending", "openFlag", "openShard"):
         assert hidden not in view
     assert view["jobId"] == "j-full"
     assert view["status"] == "SUCCESS"
@@ -165,7 +166,7 @@ def test_unknown_attributes_survive_every_kind_of_update(world: World, images: S
     assert job is not None and job.resultKey and not job.needs_attention and world.events.published
     # start, inputs, accepted, progress, SUCCESS (+ copy claim), copied (+ event claim), published: as before claims
     assert len(world.jobs.writes) - writes == 7
-    assert "openFlag" not in world.jobs.item(item.job_id)  # our own index key is derived, not kept
+    assert not {"openFlag", "openShard"} & set(world.jobs.item(item.job_id))  # index keys are derived, not kept
 
     world.media.put("inbox/nobody/b.jpg", images.png)  # a rejection
     rejected = upload("inbox/nobody/b.jpg")
@@ -199,7 +200,8 @@ def test_an_item_written_before_deliveries_existed_reads_and_writes_back_compati
     assert job.needs_result_copy and job.eventPending and job.resultCopyAttempts == 2
     assert job.next_delivery == COPY and job.extra == {}
     item = job.to_item()
-    assert item["eventPending"] is True and item["resultCopyAttempts"] == 2 and item["openFlag"] == OPEN_FLAG
+    assert item["eventPending"] is True and item["resultCopyAttempts"] == 2
+    assert item["openShard"] == open_shard("j-old") and "openFlag" not in item  # moved to the sharded index
     assert item["deliveries"]["copy"]["state"] == "pending"
 
 

@@ -136,7 +136,7 @@ def test_times_out_jobs_older_than_the_job_timeout(rich: World, status: JobStatu
     # one last poll before giving up (the task may have just finished), then the timeout
     assert rich.poller.calls == ([["T-old"]] if "taskId" in fields else [])
     assert [j.jobId for j in rich.events.published] == ["old"]
-    assert "openFlag" not in rich.jobs.item("old")
+    assert "openShard" not in rich.jobs.item("old")
 
 
 def test_an_overdue_job_whose_task_just_finished_succeeds_instead(rich: World) -> None:
@@ -204,7 +204,7 @@ def test_retries_result_copies_and_unpublished_events(rich: World) -> None:
     assert rich.downloader.calls == [URL.format("b")]
     assert sorted(j.jobId for j in rich.events.published) == ["copied-not-announced", "unannounced"]
     for job_id in ("uncopied", "unannounced", "copied-not-announced"):
-        assert "openFlag" not in rich.jobs.item(job_id)
+        assert "openShard" not in rich.jobs.item(job_id)
     assert list(rich.jobs.open_jobs(updated_before=iso(rich.clock() + timedelta(days=1)))) == []
 
 
@@ -488,7 +488,7 @@ def test_a_job_whose_upload_never_came_ends_once_the_form_and_its_grace_are_over
     assert job.failReason == f"target never uploaded: the upload form expired at {gone.uploadExpiresAt}"
     assert [(t.from_, t.to, t.via) for t in job.history] == [("AWAITING_UPLOAD", "FAILURE", "reconciler")]
     assert [j.jobId for j in world.events.published] == ["gone"]  # the outbox ran: the event is out
-    assert "openFlag" not in world.jobs.item("gone")
+    assert "openShard" not in world.jobs.item("gone")
     for job_id in ("at-the-limit", "in-grace", "form-open"):
         other = world.jobs.get(job_id)
         assert other is not None and other.status is JobStatus.AWAITING_UPLOAD

@@ -19,7 +19,9 @@ class AuthStyle(StrEnum):
 class Settings(BaseModel, frozen=True):
     bucket_name: str = Field(min_length=3)
     jobs_table_name: str = Field(min_length=1)
-    open_jobs_index_name: str = "OpenJobs"
+    open_jobs_index_name: str = "OpenJobsByShard"
+    legacy_open_jobs_index_name: str = ""
+    """The unsharded OpenJobs index of a stack deployed before the shards: read until dropped ("" : none)."""
     event_bus_name: str = Field(min_length=1)
     upstream_base_url: HttpUrl
     upstream_auth_style: AuthStyle = AuthStyle.BEARER

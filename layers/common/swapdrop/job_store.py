@@ -1,7 +1,8 @@
-"""The only module that talks to DynamoDB: the Jobs table and its sparse OpenJobs index."""
+"""The only module that talks to DynamoDB: the Jobs table and its sparse OpenJobsByShard index."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -9,7 +10,16 @@ from typing import Any, Protocol
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from swapdrop.jobs import LIST_SORT_KEY, OPEN_FLAG, Job
+from swapdrop.jobs import (
+    LEGACY_OPEN_KEY,
+    LIST_SORT_KEY,
+    OPEN_FLAG,
+    OPEN_JOB_ATTRIBUTES,
+    OPEN_KEY,
+    Job,
+    OpenJob,
+    open_partitions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +62,8 @@ class JobStore(Protocol):
     def replace(self, job: Job, expected_version: int) -> None:
         """Write `job` if the stored version is still `expected_version`, else VersionConflict."""
 
-    def open_jobs(self, updated_before: str) -> Iterator[Job]:
-        """Jobs that need the reconciler and have had no news since `updated_before`."""
+    def open_jobs(self, updated_before: str) -> Iterator[OpenJob]:
+        """Jobs that need the reconciler and have had no news since `updated_before`, oldest news first."""
 
     def create_many(self, jobs: list[Job]) -> None:
         """Write new jobs with fresh random ids (the jobs API's batch): no claim, no condition."""
@@ -62,9 +72,12 @@ class JobStore(Protocol):
 
 
 class DynamoJobStore:
-    def __init__(self, table: Any, open_jobs_index: str) -> None:
+    def __init__(self, table: Any, open_jobs_index: str, legacy_open_jobs_index: str = "") -> None:
+        """`legacy_open_jobs_index`: the unsharded OpenJobs index of a stack deployed before the shards,
+        read too (its openFlag = OPEN partition) until it has drained and is dropped; "" when there is none."""
         self._table = table
         self._index = open_jobs_index
+        self._legacy_index = legacy_open_jobs_index
 
     def get(self, job_id: str) -> Job | None:
         item = self._table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
@@ -92,15 +105,32 @@ class DynamoJobStore:
                 raise VersionConflict(job.jobId) from error
             raise
 
-    def open_jobs(self, updated_before: str) -> Iterator[Job]:
+    def open_jobs(self, updated_before: str) -> Iterator[OpenJob]:
+        """Every shard queried (a page at a time, as the merge needs it) and merged oldest news first,
+        with the legacy index's partition while there is one (a job in both is yielded once)."""
+        sources = [(self._index, OPEN_KEY, partition) for partition in open_partitions()]
+        if self._legacy_index:
+            sources.append((self._legacy_index, LEGACY_OPEN_KEY, OPEN_FLAG))
+        merged = heapq.merge(
+            *(self._open_items(*source, updated_before) for source in sources), key=lambda item: str(item["updatedAt"])
+        )
+        seen: set[str] = set()
+        for item in merged:
+            if item["jobId"] not in seen:
+                seen.add(item["jobId"])
+                yield OpenJob.from_item(item)
+
+    def _open_items(self, index: str, key: str, partition: str, updated_before: str) -> Iterator[dict[str, Any]]:
         query: dict[str, Any] = {
-            "IndexName": self._index,
-            "KeyConditionExpression": Key("openFlag").eq(OPEN_FLAG) & Key("updatedAt").lte(updated_before),
+            "IndexName": index,
+            "KeyConditionExpression": Key(key).eq(partition) & Key("updatedAt").lte(updated_before),
+            # The legacy index projects ALL: ask for the same attributes the sharded one holds.
+            "ProjectionExpression": ", ".join(f"#p{n}" for n in range(len(_OPEN_READ) + 1)),
+            "ExpressionAttributeNames": {f"#p{n}": name for n, name in enumerate((*_OPEN_READ, key))},
         }
         while True:
             page = self._table.query(**query)
-            for item in page.get("Items", []):
-                yield Job.from_item(item)
+            yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -132,6 +162,9 @@ class DynamoJobStore:
             next_key=page.get("LastEvaluatedKey"),
             scanned=int(page.get("ScannedCount", 0)),
         )
+
+
+_OPEN_READ = ("jobId", "updatedAt", *OPEN_JOB_ATTRIBUTES)
 
 
 def _list_condition(query: ListQuery) -> Any:

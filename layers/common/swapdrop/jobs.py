@@ -46,8 +46,27 @@ _RANK = {
     JobStatus.CANCELLED: 4,
 }
 
+OPEN_KEY = "openShard"
+"""The sparse OpenJobsByShard index's partition key, present only while a job needs the reconciler:
+`OPEN#<n>`, n = open_shard(jobId). Every open job's progress write lands on the index too: spread over
+OPEN_SHARDS partitions, no one GSI partition takes them all (a throttled GSI throttles the table)."""
+OPEN_SHARDS = 16
+LEGACY_OPEN_KEY = "openFlag"
 OPEN_FLAG = "OPEN"
-"""Value of the sparse-index attribute `openFlag`, present only while a job needs the reconciler."""
+"""The single partition (`openFlag` = "OPEN") of the OpenJobs index before the shards: never written now,
+read by the reconciler from LegacyOpenJobsIndex until it has drained (README: "Migrating OpenJobs")."""
+OPEN_JOB_ATTRIBUTES = (
+    "status",
+    "createdAt",
+    "taskId",
+    "attempts",
+    "leaseUntil",
+    "submitInDoubt",
+    "uploadExpiresAt",
+    "webhookOutbox",
+)
+"""What OpenJobsByShard projects (INCLUDE) besides its keys and jobId: what the reconciler decides on
+(OpenJob) before it reads or writes the job itself."""
 LIST_SHARDS = 4
 """Write shards of the low-cardinality list partitions (all jobs, by status, by face): a status
 with five values, or one popular face, would otherwise be one hot partition."""
@@ -59,7 +78,7 @@ LIST_INDEXES = {
 }
 """The list indexes (GSI name → partition key attribute); each sorts on `listSort` = createdAt#jobId."""
 LIST_SORT_KEY = "listSort"
-DERIVED_INDEX_KEYS = frozenset({"openFlag", LIST_SORT_KEY, *LIST_INDEXES.values()})
+DERIVED_INDEX_KEYS = frozenset({OPEN_KEY, LEGACY_OPEN_KEY, LIST_SORT_KEY, *LIST_INDEXES.values()})
 """Index keys this code derives (in `Job.index_keys`); recomputed on every write, never kept from a read."""
 _LEGACY_OUTBOX = frozenset({"eventPending", "resultCopyAttempts", "resultCopyError"})
 """Outbox attributes of the code before `deliveries`: still written (so that code can read new items)
@@ -153,6 +172,15 @@ def webhook_message_id(job_id: str, kind: str, step: int | None = None) -> str:
 def list_shard(job_id: str) -> int:
     """The job's write shard in the list indexes: stable, and spread evenly whatever the id's form."""
     return int.from_bytes(hashlib.sha256(job_id.encode()).digest()[:4], "big") % LIST_SHARDS
+
+
+def open_shard(job_id: str) -> str:
+    """The job's OpenJobsByShard partition, OPEN#0 … OPEN#15: stable, spread evenly whatever the id's form."""
+    return f"{OPEN_FLAG}#{int.from_bytes(hashlib.sha256(job_id.encode()).digest()[4:8], 'big') % OPEN_SHARDS}"
+
+
+def open_partitions() -> list[str]:
+    return [f"{OPEN_FLAG}#{n}" for n in range(OPEN_SHARDS)]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -299,7 +327,7 @@ class Job:
 
     def index_keys(self) -> dict[str, str]:
         """Every index key this code derives, in one place (sparse: absent when the job is not listed)."""
-        keys = {"openFlag": OPEN_FLAG} if self.needs_attention else {}
+        keys = {OPEN_KEY: open_shard(self.jobId)} if self.needs_attention else {}
         shard = list_shard(self.jobId)
         keys[LIST_SORT_KEY] = f"{self.createdAt}#{self.jobId}"
         keys["listAll"] = f"ALL#{shard}"
@@ -394,3 +422,40 @@ def _with_legacy_outbox(job: Job, item: Mapping[str, Any]) -> Job:
     pending = bool(item.get("eventPending"))
     deliveries[EVENT] = Delivery(state=DeliveryState.PENDING if pending else DeliveryState.DONE)
     return replace(job, deliveries=deliveries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenJob:
+    """An open-jobs index item: the projection the reconciler decides on (OPEN_JOB_ATTRIBUTES).
+
+    Not a Job, on purpose: nothing may write it back. To change the job, read it or update it by id."""
+
+    jobId: str
+    status: JobStatus
+    createdAt: str
+    updatedAt: str
+    taskId: str | None = None
+    attempts: int = 0
+    leaseUntil: int | None = None
+    submitInDoubt: bool = False
+    uploadExpiresAt: str | None = None
+    webhookOutbox: bool = False
+    """Whether started/progress webhook messages wait to be handed over (their content is not projected)."""
+    legacy: bool = False
+    """Listed by the unsharded OpenJobs index (an item written before the shards): the reconciler moves it."""
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> OpenJob:
+        return cls(
+            jobId=str(item["jobId"]),
+            status=JobStatus(item["status"]),
+            createdAt=str(item["createdAt"]),
+            updatedAt=str(item["updatedAt"]),
+            taskId=item.get("taskId"),
+            attempts=int(item.get("attempts", 0)),
+            leaseUntil=_int_or_none(item.get("leaseUntil")),
+            submitInDoubt=bool(item.get("submitInDoubt", False)),
+            uploadExpiresAt=item.get("uploadExpiresAt"),
+            webhookOutbox=bool(item.get("webhookOutbox")),
+            legacy=LEGACY_OPEN_KEY in item,
+        )

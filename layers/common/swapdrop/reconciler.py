@@ -1,6 +1,8 @@
 """The safety net for callbacks that never come (or come broken), run on a schedule.
 
-For every job the sparse OpenJobs index holds that has had no news for a while:
+For every job the sparse OpenJobsByShard index holds (each of its shards, merged oldest first) that
+has had no news for a while; the index projects only what the decisions below need (OpenJob), and
+any change is made on the job read or updated by id:
 - terminal jobs with work left: copy the result, publish the event;
 - jobs past the job timeout: fail them, so no job stays open forever; but first, a
   PENDING job whose submit may have been sent (its answer lost) is looked for in the
@@ -22,7 +24,7 @@ from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_store import JobStore
 from swapdrop.job_updates import update_job
-from swapdrop.jobs import Job, JobStatus, iso, parse_iso, utc_now
+from swapdrop.jobs import Job, JobStatus, OpenJob, iso, parse_iso, utc_now
 from swapdrop.observability import logger, metrics
 from swapdrop.snapshots import SnapshotApplier
 from swapdrop.task_recovery import TaskFinder, task_of
@@ -45,6 +47,8 @@ class ReconcileReport:
     expired: int = 0
     """AWAITING_UPLOAD jobs ended because their target never arrived."""
     errors: int = 0
+    moved: int = 0
+    """Jobs moved from the unsharded OpenJobs index to OpenJobsByShard (the migration: README)."""
     poll_error: str | None = None
 
 
@@ -76,11 +80,13 @@ class Reconciler:
         report = ReconcileReport()
         now = self._clock()
         self._recent, self._recent_read = None, False
-        to_poll: list[Job] = []
+        to_poll: list[OpenJob] = []
         for job in self._jobs.open_jobs(updated_before=iso(now - self._quiet)):
             if report.examined >= max_jobs:
                 break
             report.examined += 1
+            if job.legacy:
+                self._isolated(job, report, lambda j=job: self._move_to_shards(j, report))
             if job.webhookOutbox and not job.status.is_terminal:  # webhook messages whose hand-over failed
                 self._isolated(job, report, lambda j=job: self._finish_current(j))
             if job.taskId and not job.status.is_terminal:
@@ -97,16 +103,22 @@ class Reconciler:
         logger.info("reconciled", extra={"report": asdict(report)})
         return report
 
-    def _finish_current(self, job: Job) -> None:
+    def _move_to_shards(self, job: OpenJob, report: ReconcileReport) -> None:
+        """A job the unsharded OpenJobs index lists (written before the shards): written as it is, it gets
+        its openShard and loses openFlag, so it leaves that index, once. The run then goes on with it."""
+        if update_job(self._jobs, job.jobId, sm.reindex).changed:
+            report.moved += 1
+
+    def _finish_current(self, job: OpenJob) -> None:
         """The finisher writes the job it is given: give it the whole record, never the index's projection."""
         current = self._jobs.get(job.jobId)
         if current is not None:
             self._finisher.finish(current)
 
-    def _overdue(self, job: Job, now: datetime) -> bool:
+    def _overdue(self, job: OpenJob, now: datetime) -> bool:
         return parse_iso(job.createdAt) + self._timeout <= now
 
-    def _settle(self, job: Job, now: datetime, report: ReconcileReport) -> None:
+    def _settle(self, job: OpenJob, now: datetime, report: ReconcileReport) -> None:
         if job.status.is_terminal:
             # The index is eventually consistent: act on the job as it is now, so a result or
             # event that was just handled is not handled twice.
@@ -114,6 +126,10 @@ class Reconciler:
             if current is not None and current.needs_attention:
                 self._finisher.finish(current)
                 report.finished += 1
+            elif current is not None and job.updatedAt == current.updatedAt:
+                # Listed, yet nothing left to do, and no write since the index saw it: an index key that
+                # code before the shards kept (it keeps attributes it does not know). Rewritten, it leaves.
+                update_job(self._jobs, current.jobId, sm.reindex, held=current)
         elif job.status is JobStatus.AWAITING_UPLOAD and job.uploadExpiresAt is not None:
             if now > parse_iso(job.uploadExpiresAt) + self._upload_grace:
                 self._expire_upload(job, report)
@@ -126,7 +142,7 @@ class Reconciler:
                     return
             self._time_out(job, report, task_may_exist=sm.submit_in_doubt(job))
 
-    def _adopt(self, job: Job, report: ReconcileReport) -> Job | None:
+    def _adopt(self, job: OpenJob, report: ReconcileReport) -> Job | None:
         """The task a lost submit answer may have created, adopted as a callback would; None if not found."""
         if not self._recent_read:  # one listing per run, shared by every job that needs it
             self._recent_read = True
@@ -144,7 +160,7 @@ class Reconciler:
             logger.info("adopted an upstream task of a lost submit", extra={"job_id": job.jobId, "task_id": task.id})
         return decision.job
 
-    def _expire_upload(self, job: Job, report: ReconcileReport) -> None:
+    def _expire_upload(self, job: OpenJob, report: ReconcileReport) -> None:
         def expire(current: Job) -> sm.Decision:
             reason = f"target never uploaded: the upload form expired at {current.uploadExpiresAt}"
             return sm.expire_upload(current, self._clock(), reason, via="reconciler")
@@ -156,7 +172,7 @@ class Reconciler:
             logger.info("job ended: its target was never uploaded", extra={"job_id": job.jobId})
         self._finisher.finish(decision.job, held=decision.claimed)
 
-    def _time_out(self, job: Job, report: ReconcileReport, task_may_exist: bool = False) -> None:
+    def _time_out(self, job: Job | OpenJob, report: ReconcileReport, task_may_exist: bool = False) -> None:
         decision = update_job(
             self._jobs,
             job.jobId,
@@ -167,7 +183,7 @@ class Reconciler:
             metrics.add_metric(name="JobsTimedOut", unit="Count", value=1)
         self._finisher.finish(decision.job, held=decision.claimed)
 
-    def _isolated(self, job: Job, report: ReconcileReport, work: Callable[[], object]) -> None:
+    def _isolated(self, job: Job | OpenJob, report: ReconcileReport, work: Callable[[], object]) -> None:
         """One broken job must not stop the run: log it and go on with the others."""
         try:
             work()
@@ -176,7 +192,7 @@ class Reconciler:
             metrics.add_metric(name="ReconcileErrors", unit="Count", value=1)
             logger.exception("reconciling a job failed", extra={"job_id": job.jobId})
 
-    def _poll(self, jobs: list[Job], report: ReconcileReport) -> None:
+    def _poll(self, jobs: list[OpenJob], report: ReconcileReport) -> None:
         try:
             followed = {job.jobId: job.taskId for job in jobs if job.taskId}
             snapshots = self._poller.list_tasks(list(followed.values()), task_of_state=followed)
@@ -192,6 +208,6 @@ class Reconciler:
             if snapshot is not None:
                 self._isolated(job, report, lambda j=job, s=snapshot: self._apply(j, s, report))
 
-    def _apply(self, job: Job, snapshot: TaskSnapshot, report: ReconcileReport) -> None:
+    def _apply(self, job: OpenJob, snapshot: TaskSnapshot, report: ReconcileReport) -> None:
         if self._applier.apply(job.jobId, snapshot, via="poll").changed:
             report.updated += 1

@@ -37,6 +37,7 @@ from swapdrop.jobs import (
     DeliveryState,
     Job,
     JobStatus,
+    OpenJob,
     Transition,
     iso,
     webhook_message_id,
@@ -313,9 +314,14 @@ def _failure_reason(snapshot: TaskSnapshot) -> str:
 # --- reconciler --------------------------------------------------------------
 
 
-def submit_in_doubt(job: Job) -> bool:
+def submit_in_doubt(job: Job | OpenJob) -> bool:
     """A PENDING job whose last submit attempt may have created an upstream task we never recorded."""
     return job.status is JobStatus.PENDING and job.attempts > 0 and (job.leaseUntil is not None or job.submitInDoubt)
+
+
+def reindex(job: Job) -> Decision:
+    """Write the job as it is: its index keys are derived again (a stale key some other code kept goes)."""
+    return Decision(job=job, changed=True)
 
 
 def time_out(
