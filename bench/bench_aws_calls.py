@@ -178,7 +178,7 @@ def _wait_settled(table: Any, target_key: str) -> str:
         items = table.scan(ConsistentRead=True).get("Items", [])
         for item in items:
             terminal = item["status"] in ("SUCCESS", "FAILURE", "REJECTED")
-            if item.get("targetKey") == target_key and terminal and "openFlag" not in item:
+            if item.get("targetKey") == target_key and terminal and "openShard" not in item:
                 return str(item["status"])
         time.sleep(0.1)
     raise TimeoutError(f"the bench job for {target_key} did not settle in {SETTLE_SECONDS:.0f} s")
