@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 from swapdrop.config import Settings
-from swapdrop.jobs import LIST_INDEXES, LIST_SORT_KEY, Job, JobStatus
+from swapdrop.jobs import LIST_INDEXES, LIST_SORT_KEY, Job, JobStatus, open_shard
 from swapdrop.layout import decode_event_key
 from swapdrop_local.provision import LocalStack, provision
 from swapdrop_local.template import load_template, resources_of_type
@@ -74,7 +74,7 @@ def test_list_indexes_serve_a_job_written_by_the_code(stack: LocalStack) -> None
     indexes = {
         i["IndexName"]: i for i in ddb.describe_table(TableName=stack.jobs_table)["Table"]["GlobalSecondaryIndexes"]
     }
-    assert set(indexes) == {"OpenJobs", *LIST_INDEXES}
+    assert set(indexes) == {"OpenJobsByShard", "OpenJobs", *LIST_INDEXES}
     job = Job(
         jobId="ab" * 16, status=JobStatus.PENDING, bucket=stack.bucket, targetKey="uploads/x/target.png",
         createdAt="2025-01-02T03:04:05Z", updatedAt="2025-01-02T03:04:05Z", face="alice",
@@ -94,6 +94,13 @@ def test_list_indexes_serve_a_job_written_by_the_code(stack: LocalStack) -> None
         )["Items"]
         assert [i["jobId"]["S"] for i in found] == [job.jobId], f"{index} does not list the job"
         assert found[0]["status"]["S"] == "PENDING" and "progress" not in found[0], f"{index} projection"
+    (open_item,) = ddb.query(
+        TableName=stack.jobs_table,
+        IndexName="OpenJobsByShard",
+        KeyConditionExpression="openShard = :p",
+        ExpressionAttributeValues={":p": {"S": open_shard(job.jobId)}},
+    )["Items"]
+    assert open_item["jobId"]["S"] == job.jobId and "targetKey" not in open_item, "OpenJobsByShard projection"
 
 
 def _queued_keys(stack: LocalStack, wait_seconds: float = 5.0) -> set[str]:
