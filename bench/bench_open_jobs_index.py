@@ -82,7 +82,9 @@ def measure(large: bool) -> dict[str, Any]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        stack = provision(endpoint, "us-east-1", callback_base_url="http://127.0.0.1:9")
+        # A name of its own: bench/run.py runs every bench in one process, and moto's state is per process.
+        stack_name = f"bench-open-jobs-{uuid.uuid4().hex[:8]}"
+        stack = provision(endpoint, "us-east-1", callback_base_url="http://127.0.0.1:9", stack_name=stack_name)
         table = local_table(stack.jobs_table, "us-east-1", endpoint)
         open_items = []
         with table.batch_writer() as batch:
