@@ -173,12 +173,26 @@ def _looks_like_file(text: str, commands: set[str]) -> bool:
     return text.endswith(".json") or os.sep in text or "/" in text or Path(text).is_file()
 
 
+def _local_command(argv: list[str]) -> list[str] | None:
+    """`local`/`demo` with their own arguments, after any of --json, -q (which they take too); else None."""
+    leading = [item for item in argv[: next((i for i, a in enumerate(argv) if not a.startswith("-")), len(argv))]]
+    if len(leading) == len(argv) or argv[len(leading)] not in LOCAL_COMMANDS:
+        return None
+    if not set(leading) <= {"--json", "-q", "--quiet"}:
+        return None  # the parser says what is wrong with them
+    rest = argv[len(leading) + 1 :]
+    if "--json" in leading and "--json" not in rest:
+        rest.append("--json")
+    return [argv[len(leading)], *rest]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in LOCAL_COMMANDS:
+    local_argv = _local_command(argv)
+    if local_argv is not None:
         from swapdrop_cli.commands.local import delegate
 
-        return _guarded(lambda: delegate(argv), Output(json_mode="--json" in argv))
+        return _guarded(lambda: delegate(local_argv), Output(json_mode="--json" in argv))
     output = Output(json_mode="--json" in argv, quiet="-q" in argv or "--quiet" in argv)
     try:
         parser = build_parser()
@@ -188,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
         args = parser.parse_args(pin_local_info(argv, commands))
     except CliError as error:
+        if set(argv) & set(LOCAL_COMMANDS):  # e.g. `swapdrop --stack prod local …`
+            error = CliError(
+                error.message,
+                error.exit_code,
+                hint="swapdrop local and demo start a stack of their own and take their options after the "
+                "command (swapdrop local --help); only --json and -q may come before it",
+            )
         output.error(error)
         return error.exit_code
     for name, default in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="for scripts: JSON lines on stdout (local: an 'up' line with the endpoints, then 'stopped'; "
+        "demo: one summary line, its steps on stderr)",
+    )
     parser.add_argument("--upstream", metavar="URL", help="use this swap API instead of starting the emulator")
     parser.add_argument("--api-key", default="local-api-key", help="the swap API's key (kept in the local secret)")
     parser.add_argument("--auth-style", choices=("bearer", "mj-api-secret"), default="bearer")
@@ -121,15 +128,13 @@ def run_local(args: argparse.Namespace) -> int:
     with RunningStack(options) as running:
         info = running.info()
         shown = redacted(info)
-        width = max(len(k) for k in shown)
-        print("Swapdrop local stack is up:", flush=True)
-        for key, value in shown.items():
-            print(f"  {key:<{width}}  {value}", flush=True)
         if args.info_file:
             running.write_info(args.info_file)
-            print(f"  (endpoints and the API's secret key written to {args.info_file}, mode 0600)", flush=True)
+        if args.json:
+            up = {"event": "up", **shown, "info_file": str(args.info_file) if args.info_file else None}
+            print(json.dumps(up), flush=True)
         else:
-            print("  (the API's secret key is in the info file: pass --info-file to get it)", flush=True)
+            _print_banner(shown, args.info_file)
         mirror = None
         if args.watch:
             from swapdrop_local.provision import local_client
@@ -137,15 +142,31 @@ def run_local(args: argparse.Namespace) -> int:
 
             s3 = local_client("s3", info["region"], info["endpoint_url"])
             mirror = FolderMirror(args.watch, s3, info["bucket"], settle=args.watch_settle).start()
-            print(f"  watching {args.watch}/faces and {args.watch}/inbox; results in {args.watch}/results", flush=True)
-        print("Ctrl-C stops everything.", flush=True)
+            if not args.json:
+                print(f"  watching {args.watch}/faces and {args.watch}/inbox; results in {args.watch}/results")
+        if not args.json:
+            print("Ctrl-C stops everything.", flush=True)
         stopping.wait()
-        print("stopping…", flush=True)
+        if not args.json:
+            print("stopping…", flush=True)
         if mirror:
             mirror.stop()
     if args.info_file:
         args.info_file.unlink(missing_ok=True)
+    if args.json:
+        print(json.dumps({"event": "stopped"}), flush=True)
     return 0
+
+
+def _print_banner(shown: dict, info_file: Path | None) -> None:
+    width = max(len(k) for k in shown)
+    print("Swapdrop local stack is up:", flush=True)
+    for key, value in shown.items():
+        print(f"  {key:<{width}}  {value}", flush=True)
+    if info_file:
+        print(f"  (endpoints and the API's secret key written to {info_file}, mode 0600)", flush=True)
+    else:
+        print("  (the API's secret key is in the info file: pass --info-file to get it)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ the target.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -254,6 +255,18 @@ def result_name(view: dict[str, Any]) -> str:
 
 
 def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
+    """The demo; with --json its steps go to stderr and stdout gets one summary line for scripts."""
+    summary: dict[str, Any] = {}
+    if not getattr(args, "json", False):
+        return _run_demo(args, options, summary)
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        code = _run_demo(args, options, summary)
+    print(json.dumps({"ok": code == 0, **summary}), file=stdout, flush=True)
+    return code
+
+
+def _run_demo(args: argparse.Namespace, options: StackOptions, summary: dict[str, Any]) -> int:
     options.reconcile_interval = min(options.reconcile_interval, 2.0)
     # The console stays readable because everything else goes to the stack's log: the functions'
     # output (as Lambda's goes to CloudWatch Logs), the stack's and the emulator's INFO lines and
@@ -267,6 +280,7 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
         info = running.info()
         print(f"  bucket {info['bucket']} on {info['endpoint_url']}; swap API {info['upstream_url']}", flush=True)
         print(f"  the functions' and the stack's logs: {info['log_file']}", flush=True)
+        summary["log_file"] = info["log_file"]
         s3 = local_client("s3", info["region"], info["endpoint_url"])
         table = local_table(info["jobs_table"], info["region"], info["endpoint_url"])
         s3.put_object(Bucket=info["bucket"], Key=FACE_KEY, Body=face)
@@ -277,6 +291,7 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
         if job is None:
             print(f"error: no job record appeared for {TARGET_KEY} within {args.timeout:.0f} s", file=sys.stderr)
             return 1
+        summary["drop_folder"] = {"jobId": job["jobId"], "status": job["status"], "failReason": job.get("failReason")}
         print("Job record:")
         print(json.dumps(Job.from_item(job).public_view(), indent=2, ensure_ascii=False, default=str))
         if job["status"] != "SUCCESS" or "resultKey" not in job:
@@ -292,12 +307,15 @@ def run_demo(args: argparse.Namespace, options: StackOptions) -> int:
         (out / "side_by_side.png").write_bytes(side_by_side([face, target, result]))
         print(f"Result image: {out / 'result.png'}")
         print(f"Face | target | result: {out / 'side_by_side.png'}", flush=True)
+        summary["drop_folder"].update(result=str(out / "result.png"), side_by_side=str(out / "side_by_side.png"))
         try:
             view, api_result = api_swap(info, table, face, as_jpeg(target), args.timeout)
         except DemoFailed as error:
             print(f"error: the jobs API swap failed: {error}", file=sys.stderr)
+            summary["api"] = {"error": str(error)}
             return 1
     api_file = out / result_name(view)
     api_file.write_bytes(api_result)
     print(f"API result image: {api_file}")
+    summary["api"] = {"jobId": view["jobId"], "status": view["status"], "result": str(api_file)}
     return 0

@@ -85,3 +85,53 @@ def test_swapdrop_local_prints_only_its_banner(tmp_path: Path) -> None:
     assert "log_file" in stdout and str(log_file) in stdout
     records = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert any(r.get("function") == "ReconcileFunction" for r in records)
+
+
+def test_swapdrop_local_json_prints_an_up_line_then_stopped(tmp_path: Path) -> None:
+    """--json for scripts: one 'up' object with the endpoints (the secret key masked), one 'stopped' at the end."""
+    info_file = tmp_path / "local.json"
+    process = subprocess.Popen(
+        [str(SWAPDROP), "--json", "local", "--info-file", str(info_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_environment(tmp_path),
+    )
+    try:
+        assert process.stdout is not None
+        up = json.loads(process.stdout.readline())
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stdout + stderr
+    assert up["event"] == "up"
+    assert up["info_file"] == str(info_file)
+    assert up["api_url"].startswith("http://127.0.0.1:")
+    assert up["api_credentials"]["secret_access_key"] == "****"
+    secret = json.loads(info_file.read_text())["api_credentials"]["secret_access_key"] if info_file.exists() else None
+    assert secret is None  # removed at stop
+    assert [json.loads(line) for line in stdout.splitlines()] == [{"event": "stopped"}]
+    assert _unexpected(stderr) == [], stderr
+
+
+def test_the_demo_with_json_prints_one_summary_line(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    completed = subprocess.run(
+        [str(SWAPDROP), "demo", "--json", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=_environment(tmp_path),
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    (line,) = completed.stdout.splitlines()
+    summary = json.loads(line)
+    assert summary["ok"] is True
+    assert summary["drop_folder"]["status"] == summary["api"]["status"] == "SUCCESS"
+    assert Path(summary["drop_folder"]["result"]).stat().st_size > 0
+    assert Path(summary["api"]["result"]).stat().st_size > 0
+    assert summary["log_file"] == str(out / "stack.log")
+    assert "Job record:" in completed.stderr  # the steps, for a person watching
+    for noise in NOISE:
+        assert noise not in completed.stdout + completed.stderr, noise

@@ -235,6 +235,16 @@ def test_local_and_demo_arguments_go_to_swapdrop_local_untouched(monkeypatch: py
     assert app.main(["local", "--info-file", "out/x.json", "--region", "eu-west-1"]) == 0
     assert app.main(["demo", "--out", "d"]) == 0
     assert seen == [["local", "--info-file", "out/x.json", "--region", "eu-west-1"], ["demo", "--out", "d"]]
+    # --json (and -q) before the command are handed on; --json only once
+    assert app.main(["--json", "local", "--info-file", "out/x.json"]) == 0
+    assert app.main(["--json", "-q", "demo", "--json"]) == 0
+    assert seen[2:] == [["local", "--info-file", "out/x.json", "--json"], ["demo", "--json"]]
+
+
+def test_target_options_before_local_are_a_usage_error_that_says_where_its_options_go(capsys: Any) -> None:
+    assert app.main(["--stack", "prod", "local", "--info-file", "x.json"]) == 2
+    err = capsys.readouterr().err
+    assert "take their options after the command" in err
 
 
 # --- output -------------------------------------------------------------------------------------------

@@ -41,7 +41,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Any) -> int:
-    return delegate([args.local_command, *args.rest])
+    rest = list(args.rest)
+    if getattr(args, "json", False) and "--json" not in rest:  # `swapdrop --json local …`
+        rest.append("--json")
+    return delegate([args.local_command, *rest])
 
 
 def delegate(argv: list[str]) -> int:
