@@ -11,10 +11,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from swapdrop.layout import printable
+
+from swapdrop_cli.timestamps import parse_utc
 
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "REJECTED", "CANCELLED"})
 STATUS_STYLES = {
@@ -35,15 +36,8 @@ TARGET_CHARS = 48
 
 def parse_time(text: str | None) -> float | None:
     """An API timestamp ('2024-10-16T09:59:21.500Z') as epoch seconds; Python 3.10 needs '+00:00'."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    moment = parse_utc(text) if text else None
+    return moment.timestamp() if moment else None
 
 
 @dataclass

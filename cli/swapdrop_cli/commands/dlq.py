@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from swapdrop.layout import decode_event_key, job_id_for, job_id_of_upload, printable
 
 from swapdrop_cli.errors import CliError, ExitCode
+from swapdrop_cli.timestamps import parse_utc
 
 SUFFIX = "DeadLetterQueueUrl"
 MAX_BODY_CHARS = 300_000
@@ -132,15 +133,8 @@ def _s3_record(record: Any) -> tuple[str, str] | None:
 
 def _fallback_identity(obj: Mapping[str, Any], event_time: Any) -> str | None:
     """The submitter's identity of an event with neither versionId nor sequencer: eTag@eventTime."""
-    if not isinstance(event_time, str):
-        return None
-    try:
-        when = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return f"{obj.get('eTag')}@{when.isoformat()}"
+    when = parse_utc(event_time) if isinstance(event_time, str) else None
+    return f"{obj.get('eTag')}@{when.isoformat()}" if when else None
 
 
 def _eventbridge(payload: dict[str, Any]) -> Reference:

@@ -12,6 +12,7 @@ from swapdrop.layout import INBOX_PREFIX, job_id_for, job_id_of_upload, parse_in
 
 from swapdrop_cli.api import ApiError
 from swapdrop_cli.errors import CliError, ExitCode
+from swapdrop_cli.timestamps import parse_utc
 
 STATUSES = ("AWAITING_UPLOAD", "PENDING", "SUBMITTED", "IN_PROGRESS", "SUCCESS", "FAILURE", "REJECTED", "CANCELLED")
 FAILED = frozenset({"FAILURE", "REJECTED", "CANCELLED"})
@@ -118,13 +119,9 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     found = _DURATION.match(text.lower())
     if found:
         return now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text  # fromisoformat takes Z only from 3.11
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError(f"expected 30m, 2h, 1d, 1w or an ISO-8601 time, got {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    moment = parse_utc(text)
+    if moment is None:
+        raise ValueError(f"expected 30m, 2h, 1d, 1w or an ISO-8601 time, got {text!r}")
     return moment.astimezone(timezone.utc)
 
 
