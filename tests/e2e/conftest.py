@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,21 +98,29 @@ class CliStack:
     info: dict[str, Any]
 
 
-@pytest.fixture(scope="session")
-def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
-    """One stack for the CLI's end-to-end tests: the echo engine (no real swap: fast), a fast reconciler."""
+@contextmanager
+def running_cli_stack(directory: Path, api_key: str) -> Iterator[CliStack]:
+    """A stack for the CLI to talk to, its info file in `directory`: the echo engine (no real swap:
+    fast), a fast reconciler."""
     from swapdrop_emulator import echo_engine
 
     options = StackOptions(
-        api_key="cli-e2e-secret-key",
+        api_key=api_key,
         reconcile_interval=1.0,
         parameters={"ReconcileQuietSeconds": "2"},
         emulator={"step_delay": 0.02, "engine": echo_engine},
     )
     with RunningStack(options) as running:
-        info_file = tmp_path_factory.mktemp("cli") / "local.json"
+        info_file = directory / "local.json"
         running.write_info(info_file)
         yield CliStack(running, info_file, running.info())
+
+
+@pytest.fixture(scope="session")
+def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    """One stack for the CLI's end-to-end tests."""
+    with running_cli_stack(tmp_path_factory.mktemp("cli"), "cli-e2e-secret-key") as stack:
+        yield stack
 
 
 def run_cli(

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 from swapdrop_local.provision import local_client
-from swapdrop_local.stack import RunningStack, StackOptions
 
-from e2e.conftest import CliStack, run_cli
+from e2e.conftest import CliStack, run_cli, running_cli_stack
 
 PLACEHOLDER = "REPLACE_WITH_THE_SWAP_API_KEY"
 KEY = "doctor-e2e-secret-key"
@@ -63,18 +62,8 @@ def test_a_healthy_stack_is_all_ticks(cli_stack: CliStack) -> None:
 def sick_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
     """A stack of this module's own, to break on purpose (each test restores what it broke, except the
     last, which stops the swap API)."""
-    from swapdrop_emulator import echo_engine
-
-    options = StackOptions(
-        api_key=KEY,
-        reconcile_interval=1.0,
-        parameters={"ReconcileQuietSeconds": "2"},
-        emulator={"step_delay": 0.02, "engine": echo_engine},
-    )
-    with RunningStack(options) as running:
-        info_file = tmp_path_factory.mktemp("doctor") / "local.json"
-        running.write_info(info_file)
-        yield CliStack(running, info_file, running.info())
+    with running_cli_stack(tmp_path_factory.mktemp("doctor"), KEY) as stack:
+        yield stack
 
 
 def doctor(stack: CliStack) -> tuple[int, dict[str, dict[str, Any]], str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from e2e.conftest import CliStack, running_cli_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -73,28 +74,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     return Installed(venv / "bin/python", venv / "bin/swapdrop", version)
 
 
-@dataclass
-class LocalStack:
-    info_file: Path
-    info: dict
-
-
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A local stack in this (3.13) process, for the 3.10 CLI to talk to: echo engine, fast reconciler."""
-    from swapdrop_emulator import echo_engine
-    from swapdrop_local.stack import RunningStack, StackOptions
-
-    options = StackOptions(
-        api_key="packaging-secret-key",
-        reconcile_interval=1.0,
-        parameters={"ReconcileQuietSeconds": "2"},
-        emulator={"step_delay": 0.02, "engine": echo_engine},
-    )
-    with RunningStack(options) as running:
-        info_file = tmp_path_factory.mktemp("packaging-stack") / "local.json"
-        running.write_info(info_file)
-        yield LocalStack(info_file, json.loads(info_file.read_text(encoding="utf-8")))
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    """A local stack in this (3.13) process, for the 3.10 CLI to talk to."""
+    with running_cli_stack(tmp_path_factory.mktemp("packaging-stack"), "packaging-secret-key") as stack:
+        yield stack
 
 
 def run(installed: Installed, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -126,7 +110,7 @@ def test_the_image_stack_is_not_installed(installed: Installed) -> None:
     assert not pulled_in, f"pip install . pulled in the image stack: {pulled_in}"
 
 
-def test_faces_a_swap_and_jobs_against_a_local_stack(installed: Installed, local_stack: LocalStack, tmp_path) -> None:
+def test_faces_a_swap_and_jobs_against_a_local_stack(installed: Installed, local_stack: CliStack, tmp_path) -> None:
     local = ("--local", str(local_stack.info_file))
     added = run(installed, "face", "add", "grace", str(FACES / "grace_hopper.jpg"), *local)
     assert added.returncode == 0, added.stderr
