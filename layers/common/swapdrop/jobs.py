@@ -64,9 +64,12 @@ OPEN_JOB_ATTRIBUTES = (
     "submitInDoubt",
     "uploadExpiresAt",
     "webhookOutbox",
+    "upstreamMember",
+    "submittedAt",
 )
 """What OpenJobsByShard projects (INCLUDE) besides its keys and jobId: what the reconciler decides on
-(OpenJob) before it reads or writes the job itself."""
+(OpenJob) before it reads or writes the job itself (upstreamMember: which pool member to poll; submittedAt:
+when the job timeout starts)."""
 LIST_SHARDS = 4
 """Write shards of the low-cardinality list partitions (all jobs, by status, by face): a status
 with five values, or one popular face, would otherwise be one hot partition."""
@@ -441,6 +444,10 @@ class OpenJob:
     uploadExpiresAt: str | None = None
     webhookOutbox: bool = False
     """Whether started/progress webhook messages wait to be handed over (their content is not projected)."""
+    upstreamMember: str | None = None
+    """The pool member holding the job's task (or its submit in doubt); None: recorded before the pool."""
+    submittedAt: str | None = None
+    """When the upstream accepted the task; None: not yet, or recorded before the field existed."""
     legacy: bool = False
     """Listed by the unsharded OpenJobs index (an item written before the shards): the reconciler moves it."""
 
@@ -457,5 +464,7 @@ class OpenJob:
             submitInDoubt=bool(item.get("submitInDoubt", False)),
             uploadExpiresAt=item.get("uploadExpiresAt"),
             webhookOutbox=bool(item.get("webhookOutbox")),
+            upstreamMember=item.get("upstreamMember") or None,
+            submittedAt=item.get("submittedAt") or None,
             legacy=LEGACY_OPEN_KEY in item,
         )
