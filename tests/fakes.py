@@ -376,6 +376,35 @@ class FakePoller:
         return [self.snapshots[task_id] for task_id in task_ids if task_id in self.snapshots]
 
 
+class FakeMemberPool:
+    """The upstream pool as the reconciler, the jobs API and task recovery use it: one FakePoller per member
+    (configured order), `client(member)` resolving as UpstreamPool does (None, "" or unknown: the first)."""
+
+    def __init__(self, members: Mapping[str, FakePoller]) -> None:
+        self.pollers = dict(members)
+        self.cancelled: list[tuple[str, str | None]] = []
+        """(task id, member) of each cancel_task call."""
+        self.cancel_answer: bool | BaseException | None = True
+
+    def members(self) -> list[str]:
+        return list(self.pollers)
+
+    def client(self, member: str | None) -> FakePoller:
+        return self.pollers.get(member or "", next(iter(self.pollers.values())))
+
+    def recent_tasks(self, member: str | None = None) -> list[TaskSnapshot] | None:
+        if member is not None:
+            return self.client(member).recent_tasks()
+        lists = [poller.recent_tasks() for poller in self.pollers.values()]
+        return None if all(found is None for found in lists) else [t for found in lists for t in found or ()]
+
+    def cancel_task(self, task_id: str, member: str | None = None) -> bool | None:
+        self.cancelled.append((task_id, member))
+        if isinstance(self.cancel_answer, BaseException):
+            raise self.cancel_answer
+        return self.cancel_answer
+
+
 # --- after-effects ---------------------------------------------------------------------
 
 

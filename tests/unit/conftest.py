@@ -23,6 +23,7 @@ from fakes import (
     FakeEventPublisher,
     FakeJobStore,
     FakeMediaStore,
+    FakeMemberPool,
     FakePoller,
     FakeSwapGateway,
 )
@@ -139,15 +140,19 @@ class World:
     def receiver(self) -> CallbackReceiver:
         return CallbackReceiver(self.jobs, self.applier(), token_secret=self.read_secret)
 
-    def reconciler(self, job_timeout_minutes: int = 60, quiet_seconds: int = 120) -> Reconciler:
+    def reconciler(
+        self, job_timeout_minutes: int = 60, quiet_seconds: int = 120, max_queue_wait_hours: int = 1
+    ) -> Reconciler:
+        """On a one-member pool (`poller`); a PENDING job waits an hour by default, as long as the job timeout."""
         return Reconciler(
             jobs=self.jobs,
-            poller=self.poller,
+            upstream=FakeMemberPool({"default": self.poller}),
             applier=self.applier(),
             finisher=self.finisher,
             job_timeout_minutes=job_timeout_minutes,
             quiet_seconds=quiet_seconds,
             clock=self.clock,
+            max_queue_wait_hours=max_queue_wait_hours,
         )
 
 

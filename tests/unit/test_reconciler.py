@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from fakes import FakePools
+from fakes import FakeMemberPool, FakePools
 from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.jobs import Job, JobStatus, iso
@@ -249,7 +249,7 @@ def test_an_unfetchable_result_url_does_not_wedge_the_reconciler(world: World) -
     finisher = JobFinisher(world.jobs, world.media, downloader, world.events, clock=world.clock)
     reconciler = Reconciler(
         jobs=world.jobs,
-        poller=world.poller,
+        upstream=FakeMemberPool({"default": world.poller}),
         applier=SnapshotApplier(world.jobs, finisher, clock=world.clock),
         finisher=finisher,
         job_timeout_minutes=60,
@@ -499,7 +499,7 @@ def test_the_upload_grace_is_the_reconcilers_parameter(world: World) -> None:
     awaiting(world, "a", timedelta(seconds=61))
     strict = Reconciler(
         jobs=world.jobs,
-        poller=world.poller,
+        upstream=FakeMemberPool({"default": world.poller}),
         applier=world.applier(),
         finisher=world.finisher,
         job_timeout_minutes=60,
