@@ -33,7 +33,14 @@ class Settings(BaseModel, frozen=True):
     callback_token_secret_id: str = Field(min_length=1)
     max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_submit_attempts: int = Field(default=5, ge=1, le=50)
+    capacity_retry_seconds: int = Field(default=20, ge=1, le=900)
+    """How soon a job waiting for upstream capacity (every pool member full or benched) is tried again
+    (jittered 0.5-1.5x; the local stack uses about 1). Such a wait spends no submit attempt."""
     job_timeout_minutes: int = Field(default=60, ge=1)
+    """How long a job with an upstream task may run, from its submit (submittedAt)."""
+    max_queue_wait_hours: int = Field(default=24, ge=1, le=312)
+    """How long a PENDING job may wait for upstream capacity, from its creation (at most 13 days: within SQS's
+    14-day retention, so its message outlives the wait)."""
     reconcile_quiet_seconds: int = Field(default=120, ge=0)
     allow_private_result_urls: bool = False
     # --- the jobs API (ApiFunction); other functions leave these unset ---

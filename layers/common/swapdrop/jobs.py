@@ -261,6 +261,11 @@ class Job:
     webhookDeliveries: Mapping[str, Mapping[str, Any]] | None = None
     """What the WebhookFunction did with each message: {webhook-id: {type, attempts, lastStatus,
     lastError, deliveredAt, nextAt, state}} (state: pending | delivered | failed | disabled)."""
+    upstreamMember: str | None = None
+    """The upstream pool member the task was submitted to (upstream_pool; set with taskId, and when an
+    attempt is in doubt, so adoption looks there). None: the pool's first member (jobs from before the pool)."""
+    submittedAt: str | None = None
+    """When the swap API accepted the task (the job's timeout runs from here, not from its creation)."""
     resultBase: str | None = None
     """The result key without its extension, for jobs outside the drop-folder layout
     (results/<face>/jobs/<jobId>); None: derived from the inbox target key as always."""

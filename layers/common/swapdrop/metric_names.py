@@ -38,6 +38,10 @@ UPLOADS_BOUND = "UploadsBound"
 UPLOADS_DROPPED = "UploadsDropped"
 UNKNOWN_JOB_MESSAGES = "UnknownJobMessages"
 MALFORMED_MESSAGES = "MalformedMessages"
+UPSTREAM_MEMBER_BENCHED = "UpstreamMemberBenched"
+"""An upstream pool member's circuit breaker opened (upstream_pool); dimension Member too."""
+UPSTREAM_FAILOVERS = "UpstreamFailovers"
+"""A submit moved on to another pool member (the one tried before was full or failing)."""
 
 # --- callbacks, polls and the reconciler
 CALLBACKS_FORBIDDEN = "CallbacksForbidden"
@@ -82,6 +86,7 @@ EXTRA_DIMENSIONS: dict[str, tuple[str, ...]] = {
     JOB_DURATION: ("Status",),
     UPSTREAM_VALUES_IGNORED: ("Field",),
     UPSTREAM_VALUES_CLAMPED: ("Field",),
+    UPSTREAM_MEMBER_BENCHED: ("Member",),
 }
 """Dimensions a metric carries besides `service` (each emitted with single_metric, one EMF line per value)."""
 

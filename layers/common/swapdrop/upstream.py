@@ -19,6 +19,7 @@ the socket takes them, so a submit of two 10 MiB images holds only the images.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ class Accepted:
     queue_position: int | None
     code: int
     description: str
+    member: str = ""
+    """The upstream pool member that accepted it (upstream_pool; "" from a bare client)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +65,19 @@ class Retryable:
     reason: str
     maybe_accepted: bool = False
     """True when the request was sent but no answer came: the upstream may have a task."""
+    member: str = ""
+    """The pool member that answered so (or may hold the task); "" when no one member did."""
+    capacity: bool = False
+    """Every pool member answered queue-full or is benched: a capacity wait, not a failed attempt."""
+    queue_full: bool = dataclasses.field(default=False, compare=False)
+    """The answer was queue-full (codes 23, 9, -1): the pool tries another member at once."""
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     reason: str
+    key_refused: bool = dataclasses.field(default=False, compare=False)
+    """HTTP 401/403: this upstream refused the key, not the job (the pool benches it, tries another)."""
 
 
 SubmitOutcome = Accepted | Retryable | Rejected
@@ -301,7 +312,7 @@ def classify_submit_response(status: int, body: bytes) -> SubmitOutcome:
     if status >= 500:
         return Retryable(f"the swap API had a server error (HTTP {status}){_suffix(description)}")
     if status in _HTTP_FINAL:
-        return Rejected(f"HTTP {status}: {description or _HTTP_FINAL[status]}")
+        return Rejected(f"HTTP {status}: {description or _HTTP_FINAL[status]}", key_refused=status in (401, 403))
     if status >= 400 and code not in _RETRYABLE:
         return Rejected(f"HTTP {status}{_code_text(code)}: {description or 'request refused'}")
     if code is None:
@@ -314,7 +325,7 @@ def classify_submit_response(status: int, body: bytes) -> SubmitOutcome:
             return Retryable(f"code {code} {_ACCEPTED[code]} came without a task id")
         return Accepted(task_id.strip(), _queue_position(payload), code, description)
     if code in _RETRYABLE:
-        return Retryable(f"code {code} {_RETRYABLE[code]}{_suffix(description)}")
+        return Retryable(f"code {code} {_RETRYABLE[code]}{_suffix(description)}", queue_full=True)
     name = _REJECTED.get(code, "unknown code")
     return Rejected(f"the swap API refused the job (code {code} {name}){_suffix(description)}")
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # each builder imports what it builds: a function's cold star
     from swapdrop.submit_queue import SubmitQueue
     from swapdrop.swap_requests import SwapRequests
     from swapdrop.upstream import UpstreamClient
+    from swapdrop.upstream_pool import UpstreamPool
     from swapdrop.webhook_delivery import WebhookDeliverer
     from swapdrop.webhooks import WebhookHandOver, WebhookQueue
 
@@ -65,6 +66,20 @@ def upstream_client(config: Settings) -> UpstreamClient:
         base_url=config.upstream_base,
         api_key=secret_reader(config.upstream_api_key_secret_id, _secrets()),
         auth_style=config.upstream_auth_style,
+        timeout_seconds=config.upstream_timeout_seconds,
+    )
+
+
+def upstream_pool(config: Settings) -> UpstreamPool:
+    """Every swap-API member the key secret names (a plain key: one member, from the parameters)."""
+    from swapdrop.secrets import secret_reader
+    from swapdrop.upstream_pool import UpstreamPool
+
+    return UpstreamPool(
+        read_secret=secret_reader(config.upstream_api_key_secret_id, _secrets()),
+        default_base_url=config.upstream_base,
+        default_auth_style=config.upstream_auth_style,
+        default_instance_id=config.upstream_instance_id,
         timeout_seconds=config.upstream_timeout_seconds,
     )
 
@@ -160,7 +175,7 @@ def submitter() -> Submitter:
     return Submitter(
         jobs=jobs,
         media=media,
-        upstream=upstream_client(config),
+        upstream=upstream_pool(config),
         finisher=finisher(config, jobs, media),
         callback_secret=secret_reader(config.callback_token_secret_id, _secrets()),
         policy=SubmitPolicy(
@@ -201,12 +216,13 @@ def reconciler() -> Reconciler:
     done = finisher(config, jobs, media_store(config))
     return Reconciler(
         jobs=jobs,
-        poller=upstream_client(config),
+        upstream=upstream_pool(config),
         applier=SnapshotApplier(jobs, done),
         finisher=done,
         job_timeout_minutes=config.job_timeout_minutes,
         quiet_seconds=config.reconcile_quiet_seconds,
         upload_grace_seconds=config.upload_grace_seconds,
+        max_queue_wait_hours=config.max_queue_wait_hours,
     )
 
 
@@ -239,13 +255,13 @@ def api_service() -> JobsService:
     config = settings()
     jobs, media = job_store(config), media_store(config)
     api_key = secret_reader(config.upstream_api_key_secret_id, _secrets())
-    upstream = cache(lambda: upstream_client(config))  # on the first cancel, not per cancel nor at cold start
+    upstream = cache(lambda: upstream_pool(config))  # on the first cancel, not per cancel nor at cold start
     return JobsService(
         jobs=jobs,
         media=media,
         sender=JobMessages(_client("sqs"), config.submit_queue_url),
         finisher=finisher(config, jobs, media),
-        cancel_upstream=lambda task_id: upstream().cancel_task(task_id),
+        cancel_upstream=lambda task_id, member: upstream().cancel_task(task_id, member),  # on the task's member
         cursors=CursorSigner(secret_reader(config.callback_token_secret_id, _secrets())),
         api_key_set=lambda: api_key() not in ("", API_KEY_PLACEHOLDER),
         policy=ApiPolicy(
