@@ -178,8 +178,8 @@ def test_the_success_callback_reads_once_and_writes_the_end_the_copy_and_the_eve
 
     callback(seeded, submitted, "SUCCESS", "100%", imageUrl=IMAGE_URL)
 
-    # SUCCESS with the copy claimed, the result recorded (event claimed), the event recorded.
-    assert counted.calls == {"get": 1, "replace": 3, "written": 3}
+    # SUCCESS with the copy claimed, then the result and the event recorded in one write.
+    assert counted.calls == {"get": 1, "replace": 2, "written": 2}
     job = seeded.jobs.get(submitted)
     assert job is not None and job.status is JobStatus.SUCCESS and job.resultKey and not job.needs_attention
     assert len(seeded.events.published) == 1
@@ -196,4 +196,4 @@ def test_one_job_end_to_end_reads_once_per_callback(seeded: World) -> None:
     callback(seeded, job_id, "SUCCESS", "100%", imageUrl=IMAGE_URL)
 
     # Before: 3 + 12 reads. Now: one read per callback, none for the submit or the finisher.
-    assert counted.calls == {"get": 5, "replace": 8, "written": 9}
+    assert counted.calls == {"get": 5, "replace": 7, "written": 8}

@@ -1,12 +1,18 @@
 """What happens after a job's status is settled: keep the result image, announce the end.
 
 Both are retried by the reconciler until done, so neither a broken download nor an
-EventBridge hiccup loses a result or an event (the job keeps `openFlag` until then).
+EventBridge hiccup loses a result or an event (the job stays open until then).
 A result never replaces one from a newer upload of the same target (see media_store).
+
+The copy and the event are recorded in one write when the copy hands over the event's claim:
+the result is in S3 before the event goes out (so the event never names a missing result), and
+a crash before that write redoes both, as a crash between an event and its record always did:
+an event is delivered at least once either way. One DynamoDB write a job fewer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Protocol
@@ -89,14 +95,16 @@ class JobFinisher:
                 if claim.claimed != name:
                     return claim.job
                 job = claim.job
+            worked: tuple[str, ...] = (name,)
             if name == COPY:
                 decision = self._copy_result(job)
+                worked = (COPY, EVENT)  # the event too, when the copy's record carried it
             elif name == EVENT:
                 decision = self._publish(job)
             else:
                 decision = self._consume(job, name)
             job, held = decision.job, decision.claimed
-            if decision.job.next_delivery == name:
+            if job.next_delivery in worked and held != job.next_delivery:
                 return job  # this entry failed and was given back: retried later
         return job
 
@@ -144,12 +152,13 @@ class JobFinisher:
             )
         metrics.add_metric(name="ResultsCopied", unit="Count", value=1)
         logger.info("result copied", extra={"job_id": job.jobId, "result_key": key})
-        return update_job(
-            self._jobs,
-            job.jobId,
-            lambda j: sm.record_result_copied(j, self._clock(), key, written.version_id),
-            held=job,
-        )
+
+        def copied(j: Job) -> sm.Decision:
+            return sm.record_result_copied(j, self._clock(), key, written.version_id)
+
+        if copied(job).claimed == EVENT:  # the event is next and due: announce now, record both at once
+            return self._publish(job, first=copied)
+        return update_job(self._jobs, job.jobId, copied, held=job)
 
     def _copy_failed(self, job: Job, reason: str) -> sm.Decision:
         metrics.add_metric(name="ResultCopyFailures", unit="Count", value=1)
@@ -158,14 +167,19 @@ class JobFinisher:
             self._jobs, job.jobId, lambda j: sm.record_result_copy_failed(j, self._clock(), reason), held=job
         )
 
-    def _publish(self, job: Job) -> sm.Decision:
+    def _publish(self, job: Job, first: Callable[[Job], sm.Decision] | None = None) -> sm.Decision:
+        """Announce the job's end and record it. `first`: the copy's record, not written yet: the event
+        describes the job as that record leaves it, and both go in one write."""
+        announced = first(job).job if first else job
         try:
-            self._events.job_finished(job)
+            self._events.job_finished(announced)
         except Exception as error:  # the claim is given back; the reconciler retries
             logger.warning("job event not published", extra={"job_id": job.jobId, "error": type(error).__name__})
             why = f"could not publish ({type(error).__name__})"
-            return update_job(self._jobs, job.jobId, lambda j: sm.record_event_failed(j, self._clock(), why), held=job)
-        return update_job(self._jobs, job.jobId, lambda j: sm.record_event_published(j, self._clock()), held=job)
+            failed = _after(first, lambda j: sm.record_event_failed(j, self._clock(), why))
+            return update_job(self._jobs, job.jobId, failed, held=job)
+        published = _after(first, lambda j: sm.record_event_published(j, self._clock()))
+        return update_job(self._jobs, job.jobId, published, held=job)
 
     def _consume(self, job: Job, name: str) -> sm.Decision:
         reason, final = None, False
@@ -185,6 +199,27 @@ class JobFinisher:
             lambda j: sm.record_delivery_failed(j, self._clock(), name, reason, final),
             held=job,
         )
+
+
+def _after(
+    first: Callable[[Job], sm.Decision] | None, then: Callable[[Job], sm.Decision]
+) -> Callable[[Job], sm.Decision]:
+    """`then` on the job as `first` leaves it, one decision for one write. `then` records the event, so it
+    runs only when `first` hands over the event's claim: on a job where someone else recorded the copy
+    meanwhile, the event is theirs to record (ours went out anyway: at least once)."""
+    if first is None:
+        return then
+
+    def both(job: Job) -> sm.Decision:
+        one = first(job)
+        if one.claimed != EVENT:
+            return one
+        two = then(one.job)
+        return dataclasses.replace(
+            two, changed=one.changed or two.changed, became_terminal=one.became_terminal or two.became_terminal
+        )
+
+    return both
 
 
 def _result_namer(job: Job) -> Callable[[str], str]:
