@@ -116,6 +116,8 @@ class Api:
     service: JobsService
     posts: IdempotentPosts
     cancelled: list[str] = field(default_factory=list)
+    cancelled_on: list[str | None] = field(default_factory=list)
+    """The upstream pool member each cancel went to (None: the job recorded none)."""
     cancel_answer: Any = True
     ticks: list[float] = field(default_factory=lambda: [0.0])
     api_key: bool = True
@@ -148,8 +150,9 @@ def api(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
         sender = FakeJobSender()
         holder: dict[str, Api] = {}
 
-        def cancel_upstream(task_id: str) -> Any:
+        def cancel_upstream(task_id: str, member: str | None) -> Any:
             holder["api"].cancelled.append(task_id)
+            holder["api"].cancelled_on.append(member)
             answer = holder["api"].cancel_answer
             if isinstance(answer, BaseException):
                 raise answer

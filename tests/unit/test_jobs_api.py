@@ -441,6 +441,14 @@ def test_cancel_a_submitted_job_cancels_its_task_whatever_upstream_answers(api: 
     assert api.cancelled == [TASK_ID]
 
 
+@pytest.mark.parametrize("member", ["relay-b", None])
+def test_cancel_goes_to_the_upstream_pool_member_holding_the_task(api: Api, member: str | None) -> None:
+    """None: a job from before the pool (the pool sends it to its first member)."""
+    api.world.jobs.put(make_job(jobId="j1", status=JobStatus.SUBMITTED, taskId=TASK_ID, upstreamMember=member))
+    assert call("POST", "/jobs/j1/cancel").status == 200
+    assert (api.cancelled, api.cancelled_on) == ([TASK_ID], [member])
+
+
 @pytest.mark.parametrize("status", [JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REJECTED, JobStatus.CANCELLED])
 def test_cancel_after_finish_is_409_with_its_status(api: Api, status: JobStatus) -> None:
     api.world.jobs.put(make_job(jobId="j1", status=status))

@@ -106,7 +106,7 @@ class JobsService:
         media: MediaStore,
         sender: JobSender,
         finisher: Finisher,
-        cancel_upstream: Callable[[str], bool | None],
+        cancel_upstream: Callable[[str, str | None], bool | None],  # (task id, the job's pool member)
         cursors: CursorSigner,
         api_key_set: Callable[[], bool],
         policy: ApiPolicy,
@@ -471,13 +471,16 @@ class JobsService:
 
     def _cancel_task(self, job: Job) -> None:
         try:
-            answered = self._cancel_upstream(job.taskId or "")
+            answered = self._cancel_upstream(job.taskId or "", job.upstreamMember)  # the member holding the task
         except Exception as error:
             answered, outcome = None, f"error ({type(error).__name__})"
         else:
             outcome = {True: "cancelled", None: "no cancel route", False: "refused"}.get(answered, "refused")
         metrics.add_metric(name="UpstreamCancels" if answered else "UpstreamCancelsMissed", unit="Count", value=1)
-        logger.info("upstream cancel", extra={"job_id": job.jobId, "task_id": job.taskId, "outcome": outcome})
+        logger.info(
+            "upstream cancel",
+            extra={"job_id": job.jobId, "task_id": job.taskId, "member": job.upstreamMember, "outcome": outcome},
+        )
 
     def retry(self, caller: Caller, job_id: str) -> Answer:
         old = self._visible(caller, job_id)
