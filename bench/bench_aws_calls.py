@@ -59,9 +59,9 @@ def callback_floor(callbacks: int, news: int) -> Counter[str]:
     return Counter(
         {
             "dynamodb:GetItem": callbacks,  # the token's job exists, and is decided on: one read
-            # each callback with news; then, after SUCCESS, the result recorded (claiming the event)
-            # and the event recorded: the outbox's two steps, each a record a crash must find.
-            "dynamodb:PutItem": news + 2,
+            # each callback with news; then, after SUCCESS, the result and the event recorded in one
+            # write (the event goes out between the result's PutObject and that write: finishing).
+            "dynamodb:PutItem": news + 1,
             "s3:PutObject": 1,  # the result
             "events:PutEvents": 1,  # Job Finished
         }

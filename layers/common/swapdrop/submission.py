@@ -372,9 +372,28 @@ class Submitter:
         )
         return image.data
 
+    FACE_CACHE_SECONDS = 60.0
+    FACE_CACHE_SIZE = 1024
+
     def _resolve_face(self, face: str) -> str:
+        """The face's one image key. Found keys are kept per container for FACE_CACHE_SECONDS, so a
+        steady stream of jobs for one face lists S3 (a LIST: PUT-priced) once a minute, not per job:
+        a kept key is confirmed with a HEAD (GET-priced, 1/12 of a LIST), and one deleted or renamed
+        since is listed again. A miss is never kept (a face uploaded after a rejection is found at
+        once); a second image of the face added meanwhile is noticed when the entry expires."""
+        cache: dict[str, tuple[str, float]] = vars(self).setdefault("_face_keys", {})
+        now = self._monotonic()
+        kept = cache.get(face)
+        if kept is not None and now - kept[1] < self.FACE_CACHE_SECONDS:
+            if self._media.head(kept[0]) is not None:
+                return kept[0]
+        cache.pop(face, None)
         listed = [key for prefix in face_key_candidate_prefixes(face) for key in self._media.list_keys(prefix)]
         keys = match_face_keys(face, listed)
+        if len(keys) == 1:
+            if len(cache) >= self.FACE_CACHE_SIZE:
+                cache.clear()
+            cache[face] = (keys[0], now)
         if not keys:
             raise _Rejection(
                 f"no face named '{face}': upload {FACES_PREFIX}{face}.jpg (or .jpeg, .png, .webp) first, "
