@@ -37,6 +37,35 @@ def _seconds_between(low: float, high: float, whole: bool = False) -> Callable[[
     return parse
 
 
+def _whole_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {number}")
+        return number
+
+    return parse
+
+
+def _member_fault(text: str) -> tuple[int, str]:
+    """MEMBER=SPEC for --pool-fault: the member's number (1 = the first) and an emulator fault spec."""
+    number, sep, spec = text.partition("=")
+    if not sep or not number.strip().isdigit() or int(number) < 1 or not spec.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected MEMBER=SPEC with MEMBER 1, 2, …, e.g. 2=status=500@0.5, got {text!r}"
+        )
+    from swapdrop_emulator.faults import FaultSpecError, parse_faults
+
+    try:
+        parse_faults(spec)
+    except FaultSpecError as error:
+        raise argparse.ArgumentTypeError(f"--pool-fault {text!r}: {error}") from None
+    return int(number), spec
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swapdrop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +100,33 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         "demo: one summary line, its steps on stderr)",
     )
     parser.add_argument("--upstream", metavar="URL", help="use this swap API instead of starting the emulator")
+    pool = parser.add_argument_group(
+        "upstream pool",
+        "start N emulators (each its own port and instance id) and store the pool JSON naming them in the "
+        "key secret (README: Upstream pool); without --upstream-pool: one emulator and a plain key",
+    )
+    pool.add_argument(
+        "--upstream-pool", type=_whole_between(1, 50), metavar="N", help="how many member emulators (1 to 50)"
+    )
+    pool.add_argument(
+        "--pool-running",
+        type=_whole_between(1, 1000),
+        default=3,
+        metavar="N",
+        help="swaps each member runs at once (3)",
+    )
+    pool.add_argument(
+        "--pool-queued", type=_whole_between(0, 10000), default=10, metavar="N", help="swaps each member queues (10)"
+    )
+    pool.add_argument(
+        "--pool-fault",
+        type=_member_fault,
+        action="append",
+        default=[],
+        metavar="MEMBER=SPEC",
+        help="an emulator fault for one member (repeatable), e.g. 2=status=500@0.5: member 2 answers half its "
+        "submits with HTTP 500",
+    )
     parser.add_argument("--api-key", default="local-api-key", help="the swap API's key (kept in the local secret)")
     parser.add_argument("--auth-style", choices=("bearer", "mj-api-secret"), default="bearer")
     parser.add_argument(
@@ -106,7 +162,23 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> StackOptions:
+    pool_size = getattr(args, "upstream_pool", None)
+    faults: dict[int, list[str]] = {}
+    for number, spec in getattr(args, "pool_fault", []):
+        faults.setdefault(number, []).append(spec)
+    if pool_size is None and faults:
+        raise ValueError("--pool-fault needs --upstream-pool")
+    if pool_size is not None and args.upstream:
+        raise ValueError("--upstream and --upstream-pool exclude each other: the pool's members are local emulators")
+    if pool_size is not None and faults and max(faults) > pool_size:
+        raise ValueError(f"--pool-fault names member {max(faults)}, but the pool has {pool_size}")
+    members = [
+        {"concurrency": args.pool_running, "queue_size": args.pool_queued, "faults": faults.get(n, [])}
+        for n in range(1, (pool_size or 0) + 1)
+    ]
     return StackOptions(
+        upstream_pool=pool_size,
+        pool_members=members,
         region=args.region,
         upstream=args.upstream,
         api_key=args.api_key,
@@ -162,6 +234,11 @@ def _print_banner(shown: dict, info_file: Path | None) -> None:
     width = max(len(k) for k in shown)
     print("Swapdrop local stack is up:", flush=True)
     for key, value in shown.items():
+        if key == "upstream_pool":  # one line per member
+            for member in value:
+                limits = f"{member['running']} running, {member['queued']} queued"
+                print(f"  {'pool member':<{width}}  {member['name']} {member['url']} ({limits})", flush=True)
+            continue
         print(f"  {key:<{width}}  {value}", flush=True)
     if info_file:
         print(f"  (endpoints and the API's secret key written to {info_file}, mode 0600)", flush=True)
@@ -170,7 +247,12 @@ def _print_banner(shown: dict, info_file: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options_from(args)  # options that exclude each other: a usage error before anything starts
+    except ValueError as error:
+        parser.error(str(error))
     # The console shows warnings and errors only: the stack's INFO lines and the functions' logs go to its log file.
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)

@@ -72,9 +72,59 @@ class StackOptions:
     temporary directory, kept after stop."""
     count_aws_calls: bool = False
     """Record every request moto answers by function and operation (`RunningStack.aws_calls`)."""
+    upstream_pool: int | None = None
+    """None: one emulator and the plain key in the key secret (the stack as before the pool). N (1-50): N
+    emulators, each its own port and instance id, and the key secret holds the pool JSON naming them."""
+    pool_members: list[dict[str, Any]] = field(default_factory=list)
+    """Per member (by position) EmulatorConfig fields over `emulator`, e.g. {"faults": ["status=500@0.5"]};
+    `concurrency` and `queue_size` are the member's `running` and `queued` (default 3 and 10, as the pool's)."""
+    pool_settings: dict[str, Any] = field(default_factory=dict)
+    """Extra top-level fields of the pool JSON, e.g. {"benchSeconds": 5}."""
 
 
 _stacks_started = itertools.count(1)
+
+POOL_RUNNING = 3
+POOL_QUEUED = 10
+"""A pool member emulator's default limits: midjourney-proxy's per-account defaults, as the pool assumes."""
+MAX_POOL_MEMBERS = 50
+LOCAL_CAPACITY_RETRY_SECONDS = "1"
+"""CapacityRetrySeconds locally (AWS: 20): a job waiting for a free member comes back within a second or two."""
+
+
+@dataclass(frozen=True)
+class PoolMemberInfo:
+    """One local pool member: its emulator and what the pool JSON says about it."""
+
+    name: str
+    url: str
+    instance_id: str
+    running: int
+    queued: int
+
+    def pool_entry(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "baseUrl": self.url,
+            "instanceId": self.instance_id,
+            "running": self.running,
+            "queued": self.queued,
+        }
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "instance_id": self.instance_id,
+            "running": self.running,
+            "queued": self.queued,
+        }
+
+
+def pool_secret(api_key: str, members: list[PoolMemberInfo], settings: dict[str, Any] | None = None) -> str:
+    """The key secret's value for a local pool (the format in README "Upstream pool")."""
+    return json.dumps({"apiKey": api_key, **(settings or {}), "members": [m.pool_entry() for m in members]})
+
 
 FUNCTION_ACCESS_KEY_ID = "local"
 FUNCTION_SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's stand-in credentials, known to the S3 gateway
@@ -96,6 +146,11 @@ class RunningStack:
         self._threads: list[threading.Thread] = []
         self.functions: dict[str, LocalFunction] = {}
         self.emulator: Any = None
+        """The (first) emulator the stack started, None with `upstream`."""
+        self.emulators: list[Any] = []
+        """Every emulator the stack started: one, or the pool's members in order."""
+        self.pool: list[PoolMemberInfo] = []
+        """The upstream pool's members (empty without `upstream_pool`)."""
         self.moto: ThreadedMotoServer | None = None
         self.s3_gateway: S3Gateway | None = None
         """S3 for clients of presigned requests: checks them as S3 does, forwards everything to moto."""
@@ -144,7 +199,7 @@ class RunningStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        upstream_url = options.upstream or self._start_emulator()
+        upstream_url = options.upstream or self._start_emulators()
         routes: list[Route] = []
         jwt_routes: list[Route] = []
         iam = SigV4Verifier(self.api_credentials, options.region)
@@ -155,13 +210,19 @@ class RunningStack:
         self.jwt_issuer.write_private_key(self._secrets_dir / "jwt-private-key.pem")
         self.jwt_api.authorizers["JWT"] = self.jwt_issuer.verifier()
         self.jwt_api.start()
-        overrides = {"UpstreamBaseUrl": upstream_url, "UpstreamAuthStyle": options.auth_style, **options.parameters}
+        overrides = {
+            "UpstreamBaseUrl": upstream_url,
+            "UpstreamAuthStyle": options.auth_style,
+            "CapacityRetrySeconds": LOCAL_CAPACITY_RETRY_SECONDS,
+            **options.parameters,
+        }
+        secret = pool_secret(options.api_key, self.pool, options.pool_settings) if self.pool else options.api_key
         self.stack = provision(
             endpoint,
             options.region,
             callback_base_url=self.api.url,
             parameter_overrides=overrides,
-            api_key=options.api_key,
+            api_key=secret,
             stack_name=stack_name,
         )
         resolver = self.stack.resolver
@@ -245,8 +306,8 @@ class RunningStack:
             self.jwt_api.stop()
         if self._secrets_dir:
             shutil.rmtree(self._secrets_dir, ignore_errors=True)
-        if self.emulator:
-            self.emulator.stop()
+        for emulator in self.emulators:
+            emulator.stop()
         if self.s3_gateway:
             self.s3_gateway.stop()
         if self.moto:
@@ -276,6 +337,7 @@ class RunningStack:
             "dlq_url": self.stack.dlq_url,
             "callback_base_url": f"{self.api.url}/callbacks",
             "upstream_url": self.stack.parameters["UpstreamBaseUrl"],
+            **({"upstream_pool": [member.info() for member in self.pool]} if self.pool else {}),
             "event_bus": self.stack.event_bus,
             "api_key_secret_id": self.stack.api_key_secret_id,
             "webhook_secret_id": self.stack.webhook_secret_id,
@@ -324,13 +386,35 @@ class RunningStack:
         if self._log:
             self._log.close()
 
-    def _start_emulator(self) -> str:
+    def _start_emulators(self) -> str:
+        """The emulator (or the pool's emulators, each its own port and instance id); the first one's URL."""
         from swapdrop_emulator import EmulatorConfig, SwapEmulator
 
-        config = EmulatorConfig(
-            api_key=self.options.api_key, auth_style=self.options.auth_style, **self.options.emulator
-        )
-        self.emulator = SwapEmulator(config).start()
+        options = self.options
+        size = options.upstream_pool
+        if size is None:
+            config = EmulatorConfig(api_key=options.api_key, auth_style=options.auth_style, **options.emulator)
+            self.emulator = SwapEmulator(config).start()
+            self.emulators.append(self.emulator)
+            return self.emulator.url
+        if not 1 <= size <= MAX_POOL_MEMBERS:
+            raise ValueError(f"upstream_pool must be 1 to {MAX_POOL_MEMBERS} members, got {size}")
+        if len(options.pool_members) > size:
+            raise ValueError(f"pool_members has {len(options.pool_members)} entries for a pool of {size}")
+        for index in range(size):
+            number = index + 1
+            fields = {"concurrency": POOL_RUNNING, "queue_size": POOL_QUEUED, "instance_id": f"instance-{number}"}
+            fields |= options.emulator
+            fields |= options.pool_members[index] if index < len(options.pool_members) else {}
+            config = EmulatorConfig(api_key=options.api_key, auth_style=options.auth_style, **fields)
+            emulator = SwapEmulator(config).start()
+            self.emulators.append(emulator)
+            self.pool.append(
+                PoolMemberInfo(
+                    f"emulator-{number}", emulator.url, config.instance_id, config.concurrency, config.queue_size
+                )
+            )
+        self.emulator = self.emulators[0]
         return self.emulator.url
 
     def _environment(self, endpoint: str, function_env: dict[str, str]) -> dict[str, str]:
