@@ -321,13 +321,29 @@ class FakeSwapGateway:
         """Task ids cancel_task() was asked to cancel."""
         self.cancel_answer: bool | BaseException | None = True
         """What cancel_task() answers (None: no cancel route), or raises."""
+        self.capacity = True
+        """What has_capacity() answers (an upstream pool that saw every member full says False)."""
+        self.capacity_calls = 0
+        self.pool_members: list[str] = ["default"]
+        self.recent_members: list[str | None] = []
+        """The member each recent_tasks() call asked (None: every member)."""
+        self.cancel_members: list[str | None] = []
 
-    def recent_tasks(self) -> list[TaskSnapshot] | None:
+    def members(self) -> list[str]:
+        return list(self.pool_members)
+
+    def has_capacity(self) -> bool:
+        self.capacity_calls += 1
+        return self.capacity
+
+    def recent_tasks(self, member: str | None = None) -> list[TaskSnapshot] | None:
         self.recent_calls += 1
+        self.recent_members.append(member)
         return None if self.recent is None else list(self.recent)
 
-    def cancel_task(self, task_id: str) -> bool | None:
+    def cancel_task(self, task_id: str, member: str | None = None) -> bool | None:
         self.cancelled.append(task_id)
+        self.cancel_members.append(member)
         if isinstance(self.cancel_answer, BaseException):
             raise self.cancel_answer
         return self.cancel_answer
@@ -448,9 +464,14 @@ class FakeSubmitQueue:
 
     def __init__(self) -> None:
         self.deferred: list[tuple[str, str, int]] = []
+        self.sent_again: list[tuple[str, str, int]] = []
+        """(queue arn, job id, delay) of each job sent again as {"jobId"} (a capacity wait)."""
 
     def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
         self.deferred.append((queue_arn, receipt_handle, seconds))
+
+    def send_again(self, queue_arn: str, waits: list[tuple[str, int]]) -> None:
+        self.sent_again.extend((queue_arn, job_id, delay) for job_id, delay in waits)
 
 
 class FakeJobSender:

@@ -64,9 +64,15 @@ def _handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, 
             )
             return
         case JobMessage(job_id=job_id):
-            delay = longest_backoff([submitter.submit_job(job_id, lease)])
+            results = [submitter.submit_job(job_id, lease)]
         case S3Uploads(uploads=uploads):
-            delay = submit_uploads(uploads, submitter, lease)
+            results = [submitter.submit(upload, lease) for upload in uploads]
+    # Jobs waiting for upstream capacity (their records exist) go back as new {"jobId"} messages: returning
+    # this one would count a receive per wait, and a long wait would reach the dead-letter queue.
+    waits = [(r.job_id, r.retry_after_seconds or 1) for r in results if r.capacity_wait]
+    if waits:
+        queue.send_again(record.event_source_arn, waits)
+    delay = longest_backoff([r for r in results if not r.capacity_wait])
     if delay is not None:
         queue.defer(record.event_source_arn, record.receipt_handle, delay)
         raise RetryLater(f"retry in {delay} s")

@@ -167,13 +167,17 @@ def release_attempt(job: Job, now: datetime, error: str, in_doubt: bool = False)
     return _change(job, now, leaseUntil=None, lastError=error, submitInDoubt=in_doubt or job.submitInDoubt)
 
 
-def record_accepted(job: Job, now: datetime, task_id: str, queue_position: int | None, via: str = "submit") -> Decision:
+def record_accepted(
+    job: Job, now: datetime, task_id: str, queue_position: int | None, via: str = "submit", member: str = ""
+) -> Decision:
+    """The swap API took the job as `task_id`, on upstream pool member `member` ("" : not known)."""
     if job.taskId is not None and job.taskId != task_id:
         return _keep(job, f"job already follows task {job.taskId}; task {task_id} is a duplicate")
     if job.status.is_terminal:
         return _keep(job, f"job is already {job.status.value}")
+    owner = member or job.upstreamMember
     if job.status is not JobStatus.PENDING:  # a callback got here first, with this task id
-        return _change(job, now, leaseUntil=None)
+        return _change(job, now, leaseUntil=None, upstreamMember=owner, submittedAt=job.submittedAt or iso(now))
     return _change(
         job,
         now,
@@ -184,17 +188,42 @@ def record_accepted(job: Job, now: datetime, task_id: str, queue_position: int |
         leaseUntil=None,
         submitInDoubt=False,
         lastError=None,
+        upstreamMember=owner,
+        submittedAt=iso(now),
     )
 
 
+def record_capacity_wait(job: Job, now: datetime, reason: str) -> Decision:
+    """Every upstream member is full or benched: nothing was sent, so the attempt is given back (MaxSubmitAttempts
+    counts real failures only; a burst waits for capacity instead of failing) and the lease is cleared."""
+    if job.status is not JobStatus.PENDING:
+        return _keep(job)
+    return _change(job, now, attempts=max(0, job.attempts - 1), leaseUntil=None, lastError=reason, submitInDoubt=False)
+
+
+def record_member(job: Job, now: datetime, member: str) -> Decision:
+    """The upstream pool member that holds the job's task (found there after a lost submit answer)."""
+    if not member or job.status.is_terminal:
+        return _keep(job)
+    return _change(job, now, upstreamMember=member)
+
+
 def record_retryable_failure(
-    job: Job, now: datetime, reason: str, max_attempts: int, maybe_accepted: bool = False, via: str = "submit"
+    job: Job,
+    now: datetime,
+    reason: str,
+    max_attempts: int,
+    maybe_accepted: bool = False,
+    via: str = "submit",
+    member: str = "",
 ) -> Decision:
     """The attempt failed in a way worth retrying; after the last attempt the job fails.
 
-    `maybe_accepted`: the answer was lost after sending; the next attempt looks for the task first."""
+    `maybe_accepted`: the answer was lost after sending; the next attempt looks for the task first, on
+    `member` (the upstream pool member it was sent to: recorded on the job)."""
     if job.status is not JobStatus.PENDING:
         return _keep(job)
+    owner = member if maybe_accepted and member else job.upstreamMember
     if job.attempts >= max_attempts:
         doubt = f"; {TASK_MAY_EXIST}" if maybe_accepted or job.submitInDoubt else ""
         return _change(
@@ -204,8 +233,9 @@ def record_retryable_failure(
             status=JobStatus.FAILURE,
             failReason=f"gave up after {job.attempts} submit attempts; last error: {reason}{doubt}",
             lastError=reason,
+            upstreamMember=owner,
         )
-    return _change(job, now, leaseUntil=None, lastError=reason, submitInDoubt=maybe_accepted)
+    return _change(job, now, leaseUntil=None, lastError=reason, submitInDoubt=maybe_accepted, upstreamMember=owner)
 
 
 def record_final_failure(job: Job, now: datetime, reason: str, via: str = "submit") -> Decision:
@@ -286,7 +316,7 @@ def apply_snapshot(job: Job, now: datetime, snapshot: TaskSnapshot, via: str = "
         return _keep(job)
     updates: dict[str, object] = {"taskId": snapshot.id}
     if job.taskId is None:  # adopted: the callback (or a task-list search) beat the submitter's record
-        updates |= {"leaseUntil": None, "submitInDoubt": False}
+        updates |= {"leaseUntil": None, "submitInDoubt": False, "submittedAt": job.submittedAt or iso(now)}
     target = _FROM_UPSTREAM[snapshot.status]
     if target.rank > job.status.rank:
         updates["status"] = target

@@ -21,6 +21,12 @@ looks for that task in the swap API's task list (by `state`, our job id) and ado
 Only where the task cannot be found is the swap sent again; the job then follows only
 one task: whichever is recorded first (by our submit's answer or by that task's own
 callback, which carries our job id and token); snapshots of the other are refused.
+
+The swap API is an upstream pool (upstream_pool): the member that took the task is recorded
+on the job (and the member of an attempt in doubt, so the search looks there). When every
+member is full or benched the job waits for capacity: the attempt is given back and the
+message comes back after CapacityRetrySeconds (jittered), so MaxSubmitAttempts counts only
+real failures. A container that saw every member full defers at once, before any AWS call.
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ from swapdrop.media_store import MediaStore, ObjectMissing, ObjectTooLarge
 from swapdrop.observability import logger, metrics
 from swapdrop.snapshots import SnapshotApplier
 from swapdrop.target_fetch import TargetFetchRefused, fetch_target
-from swapdrop.task_recovery import TaskFinder, find_task_of
+from swapdrop.task_recovery import find_task_of, members_to_search
+from swapdrop.task_snapshot import TaskSnapshot
 from swapdrop.upstream import Accepted, Rejected, Retryable, SubmitOutcome, SwapImage, SwapRequest
 from swapdrop.url_rules import shown_url
 
@@ -69,10 +76,20 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 
 
-class SwapGateway(TaskFinder, Protocol):
+class SwapGateway(Protocol):
+    """The upstream pool as the submitter uses it (upstream_pool.UpstreamPool)."""
+
     def submit_swap(self, request: SwapRequest) -> SubmitOutcome: ...
 
-    def cancel_task(self, task_id: str) -> bool | None:
+    def has_capacity(self) -> bool:
+        """False when this container saw every member full or benched (within their cooldowns)."""
+
+    def members(self) -> list[str]: ...
+
+    def recent_tasks(self, member: str | None = None) -> list[TaskSnapshot] | None:
+        """That member's latest tasks (None: every member's); None when there is no task list."""
+
+    def cancel_task(self, task_id: str, member: str | None = None) -> bool | None:
         """True once asked; None where the API has no cancel route; raises when the ask failed."""
 
 
@@ -116,6 +133,9 @@ class SubmitResult:
     outcome: Outcome
     detail: str = ""
     retry_after_seconds: int | None = None
+    capacity_wait: bool = False
+    """RETRY_LATER because every upstream member is full or benched: no attempt was spent, and the
+    message is sent again (a fresh receive count) rather than returned, so a long wait never reaches the DLQ."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +145,19 @@ class SubmitPolicy:
     max_image_bytes: int
     max_attempts: int
     instance_id: str = ""
+    capacity_retry_seconds: int = 20
+    """How soon a job waiting for upstream capacity is tried again (jittered 0.5-1.5x)."""
 
 
 def backoff_seconds(attempt: int, rng: Callable[[float, float], float] = random.uniform) -> int:
     """Exponential backoff with jitter for the SQS message's next visibility."""
     ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
     return max(1, int(rng(ceiling * 0.75, ceiling)))
+
+
+def capacity_delay_seconds(base: int, rng: Callable[[float, float], float] = random.uniform) -> int:
+    """A capacity wait's delay: jittered so a burst's messages do not all come back at once."""
+    return max(1, round(base * rng(0.5, 1.5)))
 
 
 class _Rejection(Exception):
@@ -217,6 +244,12 @@ class Submitter:
     def _drive(self, job_id: str, lease_seconds: int, held: Job | None = None) -> SubmitResult:
         """Take the job, then send it (or adopt the task an earlier attempt left), all from its record.
         `held`: the job as this submitter just created or bound it, so it is not read again."""
+        if not self._upstream.has_capacity():
+            # This container saw every member full or benched: no read, no write, no lease.
+            delay = capacity_delay_seconds(self._policy.capacity_retry_seconds)
+            logger.debug("upstream pool full; job deferred", extra={"job_id": job_id, "delay": delay})
+            why = "every upstream member is full or benched"
+            return SubmitResult(job_id, Outcome.RETRY_LATER, why, retry_after_seconds=delay, capacity_wait=True)
         lease_until = int(self._clock().timestamp()) + lease_seconds
         taken = update_job(self._jobs, job_id, lambda j: sm.start_attempt(j, self._clock(), lease_until), held=held)
         if not taken.changed:
@@ -240,12 +273,19 @@ class Submitter:
             raise
 
     def _adopt_lost_task(self, job: Job) -> SubmitResult | None:
-        """An earlier attempt may have sent the swap and died before recording it: find its task."""
+        """An earlier attempt may have sent the swap and died before recording it: find its task, on the member
+        it was sent to (recorded when its answer was lost) or, when none is recorded, on each member in turn."""
         job_id = job.jobId
-        task, why_not = find_task_of(self._upstream, job_id)
+        task, why_not, member = None, None, None
+        for member in members_to_search(self._upstream.members(), job.upstreamMember):
+            task, why_not = find_task_of(self._upstream, job_id, member)
+            if task is not None:
+                break
         if task is None:
             logger.info("no upstream task found for an earlier attempt", extra={"job_id": job_id, "why": why_not})
             return None
+        if member and member != job.upstreamMember:  # so polls and cancels go to the member holding it
+            job = update_job(self._jobs, job_id, lambda j: sm.record_member(j, self._clock(), member), held=job).job
         decision = self._applier.apply(job_id, task, via="submit", held=job)
         if decision.refusal is not None:
             return None
@@ -295,12 +335,14 @@ class Submitter:
         elapsed_ms = (self._monotonic() - started) * 1000
         metrics.add_metric(name=metric_names.UPSTREAM_SUBMIT_LATENCY, unit=MetricUnit.Milliseconds, value=elapsed_ms)
         match outcome:
-            case Accepted(task_id=task_id, queue_position=position):
-                return self._accepted(job, task_id, position)
+            case Accepted(task_id=task_id, queue_position=position, member=member):
+                return self._accepted(job, task_id, position, member)
             case Rejected(reason=reason):
                 return self._failed(job.jobId, reason)
-            case Retryable(reason=reason, maybe_accepted=maybe_accepted):
-                return self._retryable(job.jobId, reason, maybe_accepted)
+            case Retryable(reason=reason, capacity=True):
+                return self._capacity_wait(job, reason)
+            case Retryable(reason=reason, maybe_accepted=maybe_accepted, member=member):
+                return self._retryable(job.jobId, reason, maybe_accepted, member)
         raise TypeError(f"unexpected submit outcome {outcome!r}")
 
     def _build_request(self, job: Job) -> tuple[SwapRequest, Job]:
@@ -422,10 +464,13 @@ class Submitter:
         self._finisher.finish(decision.job, held=decision.claimed)
         return SubmitResult(job_id, Outcome.REJECTED, reason)
 
-    def _accepted(self, job: Job, task_id: str, position: int | None) -> SubmitResult:
+    def _accepted(self, job: Job, task_id: str, position: int | None, member: str) -> SubmitResult:
         job_id = job.jobId
         decision = update_job(
-            self._jobs, job_id, lambda j: sm.record_accepted(j, self._clock(), task_id, position), held=job
+            self._jobs,
+            job_id,
+            lambda j: sm.record_accepted(j, self._clock(), task_id, position, member=member),
+            held=job,
         )
         if decision.refusal:
             metrics.add_metric(name="OrphanUpstreamTasks", unit="Count", value=1)
@@ -433,18 +478,22 @@ class Submitter:
                 "upstream task not followed", extra={"job_id": job_id, "task_id": task_id, "why": decision.refusal}
             )
             if decision.job.status is JobStatus.CANCELLED and decision.job.taskId != task_id:
-                self._cancel_orphan(job_id, task_id)
+                self._cancel_orphan(job_id, task_id, member)
         else:
             metrics.add_metric(name="JobsSubmitted", unit="Count", value=1)
-            logger.info("job submitted", extra={"job_id": job_id, "task_id": task_id, "queue_position": position})
+            logger.info(
+                "job submitted",
+                extra={"job_id": job_id, "task_id": task_id, "queue_position": position, "member": member},
+            )
             if decision.job.webhookOutbox:  # the "started" webhook
                 self._finisher.finish(decision.job)
         return SubmitResult(job_id, Outcome.SUBMITTED, task_id)
 
-    def _cancel_orphan(self, job_id: str, task_id: str) -> None:
-        """The job was cancelled while its swap was in flight: nobody else knows this task, so stop it."""
+    def _cancel_orphan(self, job_id: str, task_id: str, member: str) -> None:
+        """The job was cancelled while its swap was in flight: nobody else knows this task, so stop it
+        (on the member that took it)."""
         try:
-            asked = self._upstream.cancel_task(task_id)
+            asked = self._upstream.cancel_task(task_id, member or None)
         except Exception as error:  # best effort: the job is CANCELLED whatever the upstream does
             logger.warning(
                 "could not cancel the task of a cancelled job",
@@ -464,11 +513,24 @@ class Submitter:
         self._finisher.finish(decision.job, held=decision.claimed)
         return SubmitResult(job_id, Outcome.FAILED, reason)
 
-    def _retryable(self, job_id: str, reason: str, maybe_accepted: bool) -> SubmitResult:
+    def _capacity_wait(self, job: Job, reason: str) -> SubmitResult:
+        """Every member is full or benched: the job waits, its attempt given back, the lease cleared."""
+        decision = update_job(
+            self._jobs, job.jobId, lambda j: sm.record_capacity_wait(j, self._clock(), reason), held=job
+        )
+        if decision.job.status is not JobStatus.PENDING:  # cancelled meanwhile, or a callback came
+            return SubmitResult(job.jobId, Outcome.DUPLICATE, f"job is {decision.job.status.value}")
+        delay = capacity_delay_seconds(self._policy.capacity_retry_seconds)
+        logger.info("job waits for upstream capacity", extra={"job_id": job.jobId, "reason": reason, "delay": delay})
+        return SubmitResult(job.jobId, Outcome.RETRY_LATER, reason, retry_after_seconds=delay, capacity_wait=True)
+
+    def _retryable(self, job_id: str, reason: str, maybe_accepted: bool, member: str = "") -> SubmitResult:
         decision = update_job(
             self._jobs,
             job_id,
-            lambda j: sm.record_retryable_failure(j, self._clock(), reason, self._policy.max_attempts, maybe_accepted),
+            lambda j: sm.record_retryable_failure(
+                j, self._clock(), reason, self._policy.max_attempts, maybe_accepted, member=member
+            ),
         )
         if maybe_accepted:
             metrics.add_metric(name="AmbiguousSubmits", unit="Count", value=1)

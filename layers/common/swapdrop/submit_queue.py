@@ -1,4 +1,6 @@
-"""The only module that talks to SQS: pushing a message's next delivery out (backoff)."""
+"""The only module that talks to SQS: pushing a message's next delivery out (backoff), or sending a job
+waiting for upstream capacity again (a new message: its receive count starts afresh, so a long wait
+never reaches the dead-letter queue's QueueMaxReceiveCount)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,19 @@ class SubmitQueue:
         self._sqs.change_message_visibility(
             QueueUrl=self._url(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
+
+    def send_again(self, queue_arn: str, waits: list[tuple[str, int]]) -> None:
+        """Each (job id, seconds) as {"jobId"}, delivered after its delay (at most 900 s, SQS's limit);
+        raises when SQS did not take one (the received message then comes back and is tried again)."""
+        for start in range(0, len(waits), 10):
+            chunk = waits[start : start + 10]
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps({"jobId": job_id}), "DelaySeconds": min(900, max(0, delay))}
+                for i, (job_id, delay) in enumerate(chunk)
+            ]
+            answer = self._sqs.send_message_batch(QueueUrl=self._url(queue_arn), Entries=entries)
+            if answer.get("Failed"):
+                raise RuntimeError(f"SQS did not take {len(answer['Failed'])} of {len(entries)} messages sent again")
 
     @cache  # noqa: B019 - one instance per container; queue URLs never change
     def _url(self, queue_arn: str) -> str:

@@ -184,6 +184,7 @@ def submitter() -> Submitter:
             max_image_bytes=config.max_image_bytes,
             max_attempts=config.max_submit_attempts,
             instance_id=config.upstream_instance_id,
+            capacity_retry_seconds=config.capacity_retry_seconds,
         ),
         target_source=ResultDownloader(
             max_bytes=config.max_image_bytes, allow_private=config.allow_private_result_urls
