@@ -7,14 +7,21 @@ job per SubmitFunction batch, the dearest). Measured per job, where the work lan
   than Lambda bills), per function, and the invocations per job;
 - every AWS request moto answers, by service and operation (a WSGI wrapper in front of moto's app,
   this bench only), the bench's own requests left out;
-- the job item's size, for DynamoDB's write units (1 KB each) and the list indexes it is in.
+- every DynamoDB write moto applies, with the item before and after it (a hook on moto's backend): write
+  units by DynamoDB's rules, for the table and for each GSI from the table's real key schemas and
+  projections (an index is written only when the write changes its key or a projected attribute: a
+  moved key is a delete and a put); a refused conditional write costs the table the existing item;
+- the user's own requests (their upload's PUT, sent without a Swapdrop function's app id) apart from
+  Swapdrop's: both are shown, the target is Swapdrop's.
 Idle costs (the reconciler's schedule, the SQS pollers' empty receives, the secrets' monthly fee,
 storage, CloudWatch Logs ingestion) do not depend on the job count and are left out of the per-job
 figure; the swap API is excluded, as the issue asks.
 
 Memory sweep (submit, a 10 MiB target): Lambda gives a function CPU in proportion to its memory
 (1,769 MB = one vCPU); this machine does not, so the same run takes the same time at every size here.
-What is measured: the submit worker's CPU time and wall time for the job and its peak RSS (VmHWM).
+What is measured: the submit worker's CPU time and wall time for the job and its peak RSS (VmHWM), then
+its peak RSS after the worst accepted input: a flat WebP of image_check.MAX_PIXELS (a WebP is decoded in
+full; a large PNG is only verified), which is what the memory size must hold.
 What is modelled: wall(M) = (wall - cpu) + cpu * max(1, 1769 / M), the CPU part slowed by the share of a
 vCPU that M MB buys (one local core counted as one vCPU), and GB-s(M) = wall(M) * M / 1024. The size
 chosen is the cheapest whose memory holds the peak RSS with a 1.5x margin.
@@ -25,6 +32,7 @@ chosen is the cheapest whose memory holds the peak RSS with a 1.5x margin.
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
 import logging
@@ -36,6 +44,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +78,104 @@ PRICES: dict[str, tuple[float, str]] = {
 }
 
 _SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_APP_ID = re.compile(r"(?:^|\s)app/[^\s]+")
+"""Swapdrop's functions send app/<FunctionName> in their User-Agent (swapdrop_local.aws_calls)."""
 BENCH_OPERATIONS = {("dynamodb", "Scan")}
 """The bench's own polling (the stack never scans: the reconciler is off); the uploads are counted."""
+
+
+# --- DynamoDB write units, exactly ----------------------------------------------------------------------
+# DynamoDB's rules (Developer Guide: "Item sizes and formats", "Global secondary indexes: provisioned
+# throughput considerations", "Read/write capacity mode"): a write costs 1 unit per KB of the larger of the
+# item before and after it on the table, and on each GSI: nothing when the item is in the index neither
+# before nor after, or when the write changes none of the index's key or projected attributes; one put or
+# delete (1 unit per KB of the index entry) when the item enters or leaves the index; an update of the entry
+# when a projected attribute changes; a delete plus a put when an index key attribute changes. A write whose
+# condition fails still costs the table the existing item's units (and no index anything).
+
+KB = 1024
+
+
+def number_size(text: str) -> int:
+    """A Number's bytes: 1 per two significant digits, plus 1 (leading and trailing zeros do not count)."""
+    digits = text.lstrip("-").replace(".", "").lstrip("0").rstrip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: dict[str, Any]) -> int:
+    """One DynamoDB JSON value's bytes (without its attribute name)."""
+    ((kind, content),) = value.items()
+    if kind == "S":
+        return len(content.encode())
+    if kind == "B":
+        return len(base64.b64decode(content)) if isinstance(content, str) else len(content)
+    if kind == "N":
+        return number_size(content)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in content)
+    if kind == "NS":
+        return sum(number_size(n) for n in content)
+    if kind == "BS":
+        return sum(len(base64.b64decode(b)) if isinstance(b, str) else len(b) for b in content)
+    if kind == "L":  # 3 bytes of overhead, 1 per element
+        return 3 + sum(1 + value_size(element) for element in content)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + value_size(element) for name, element in content.items())
+    raise ValueError(f"not a DynamoDB value type: {kind}")
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    return sum(len(name.encode()) + value_size(value) for name, value in (item or {}).items())
+
+
+def units(size: int) -> int:
+    return max(1, math.ceil(size / KB))
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    keys: tuple[str, ...]
+    projection: str
+    """ALL, KEYS_ONLY or INCLUDE."""
+    include: tuple[str, ...] = ()
+
+
+def index_entry(item: dict[str, Any] | None, table_keys: tuple[str, ...], index: Index) -> dict[str, Any] | None:
+    """What `index` holds for `item`: None when the item lacks one of its key attributes (sparse)."""
+    if item is None or any(key not in item for key in index.keys):
+        return None
+    if index.projection == "ALL":
+        return dict(item)
+    kept = {*table_keys, *index.keys, *(index.include if index.projection == "INCLUDE" else ())}
+    return {name: value for name, value in item.items() if name in kept}
+
+
+def write_units(
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    table_keys: tuple[str, ...],
+    indexes: list[Index],
+    failed: bool = False,
+) -> dict[str, int]:
+    """Write units of one PutItem/UpdateItem/DeleteItem (after None: a delete), by table and index."""
+    if failed:
+        return {"table": units(item_size(before))}
+    spent = {"table": units(max(item_size(before), item_size(after)))}
+    for index in indexes:
+        old, new = index_entry(before, table_keys, index), index_entry(after, table_keys, index)
+        if old == new:
+            cost = 0  # not in the index, or nothing it holds changed
+        elif old is None or new is None:
+            cost = units(item_size(old if new is None else new))
+        elif any(old[key] != new[key] for key in index.keys):
+            cost = units(item_size(old)) + units(item_size(new))  # the entry moves: delete and put
+        else:
+            cost = units(max(item_size(old), item_size(new)))
+        spent[index.name] = cost
+    return spent
 
 
 # --- counting AWS requests at moto ------------------------------------------------------------------
@@ -83,6 +188,8 @@ class RequestCounter:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.user: Counter[tuple[str, str]] = Counter()
+        """The user's own requests: their upload's PUT (no app id: not a Swapdrop function's)."""
         self.on = False
         self._lock = threading.Lock()
         original = DomainDispatcherApplication.__call__
@@ -109,8 +216,59 @@ class RequestCounter:
         else:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             operation = target.rsplit(".", 1)[-1] if target else "?"
+        users = service == "s3" and operation == "PUT" and not _APP_ID.search(environ.get("HTTP_USER_AGENT", ""))
         with self._lock:
-            self.counts[(service, operation)] += 1
+            (self.user if users else self.counts)[(service, operation)] += 1
+
+
+class WriteLedger:
+    """Every write moto's DynamoDB applies while `on`: (table, item before, item after, failed), as
+    DynamoDB JSON, from moto's backend in this process (the bench's moto server runs here)."""
+
+    def __init__(self) -> None:
+        from moto.dynamodb.models import DynamoDBBackend
+
+        self.writes: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, bool]] = []
+        self.first_job: list[dict[str, Any]] = []
+        """Filled by _ledger_units: the first job's writes, what each changed and cost (for --json)."""
+        self.on = False
+        self._lock = threading.Lock()
+        self._originals = {name: getattr(DynamoDBBackend, name) for name in ("put_item", "update_item", "delete_item")}
+        for name, original in self._originals.items():
+            setattr(DynamoDBBackend, name, self._wrap(original, deletes=name == "delete_item"))
+
+    def close(self) -> None:
+        from moto.dynamodb.models import DynamoDBBackend
+
+        for name, original in self._originals.items():
+            setattr(DynamoDBBackend, name, original)
+
+    def _wrap(self, original: Any, deletes: bool) -> Any:
+        ledger = self
+
+        def wrapped(backend: Any, table_name: str, item_or_key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            if not ledger.on:
+                return original(backend, table_name, item_or_key, *args, **kwargs)
+            table = backend.get_table(table_name)
+            key = {k: item_or_key[k] for k in (table.hash_key_attr, table.range_key_attr) if k}
+            before = _item_json(backend.get_item(table_name, key))
+            try:
+                result = original(backend, table_name, item_or_key, *args, **kwargs)
+            except Exception as error:
+                if type(error).__name__ == "ConditionalCheckFailed":  # billed: the existing item's size
+                    with ledger._lock:
+                        ledger.writes.append((table_name, before, before, True))
+                raise
+            after = None if deletes else _item_json(backend.get_item(table_name, key))
+            with ledger._lock:
+                ledger.writes.append((table_name, before, after, False))
+            return result
+
+        return wrapped
+
+
+def _item_json(item: Any) -> dict[str, Any] | None:
+    return None if item is None else item.to_json()["Attributes"]
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -153,17 +311,9 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _write_units(item: dict[str, Any], indexes: list[tuple[str, bool]]) -> int:
-    """Write units of one write of `item`, an upper bound: its size in KB for the table, and for each index
-    it is in (its key attribute present) the projected size: the whole item (ALL) or one unit (a small
-    INCLUDE projection). A write that changes nothing an index holds costs that index nothing, and one
-    that moves an index key costs it two (delete and put): this bound counts one write per index."""
-    size_units = math.ceil(len(json.dumps(item, default=str).encode()) / 1024)  # JSON: a little over DynamoDB's size
-    return size_units + sum(size_units if projects_all else 1 for key, projects_all in indexes if key in item)
-
-
 def measure(large: bool) -> dict[str, Any]:
     counter = RequestCounter()
+    ledger = WriteLedger()
     durations: dict[str, list[float]] = defaultdict(list)
     jobs = JOBS_LARGE if large else JOBS
     pipeline = Pipeline()
@@ -171,37 +321,72 @@ def measure(large: bool) -> dict[str, Any]:
         warm = [pipeline.upload("warm")[0]]  # the first invocations of each worker set up clients and caches
         pipeline.wait_settled(warm)
         _timed(pipeline, durations)
-        counter.on = True
+        counter.on = ledger.on = True
         keys = []
         for n in range(jobs):
             keys.append(pipeline.upload(f"cost-{n}")[0])
             time.sleep(1.0)
-        records = pipeline.wait_settled(keys)
-        counter.on = False
+        pipeline.wait_settled(keys)
+        counter.on = ledger.on = False
         calls = {k: v for k, v in counter.counts.items() if k not in BENCH_OPERATIONS}
         per_job = {name: list(times) for name, times in durations.items()}
         memory = {name: f.spec.memory for name, f in pipeline.stack.functions.items()}
-        index_keys = _index_keys(pipeline)
-        write_units = statistics.median(_write_units(r, index_keys) for r in records.values())
+        write_units = _ledger_units(ledger, pipeline)
         sweep = _sweep(pipeline, durations)
     finally:
         pipeline.close()
         counter.close()
-    return {"jobs": jobs, "durations": per_job, "calls": calls, "memory": memory, "wu": write_units, **sweep}
+        ledger.close()
+    return {
+        "jobs": jobs,
+        "durations": per_job,
+        "calls": calls,
+        "user_calls": dict(counter.user),
+        "memory": memory,
+        "write_units": write_units,
+        "first_job_writes": ledger.first_job,
+        **sweep,
+    }
 
 
-def _index_keys(pipeline: Pipeline) -> list[tuple[str, bool]]:
-    """(partition key attribute, projects ALL) of each of the Jobs table's indexes."""
+def _ledger_units(ledger: WriteLedger, pipeline: Pipeline) -> dict[str, int]:
+    """Write units of every write the ledger saw, by table ("table") and by index, from the tables' real
+    key schemas and projections (as provisioned from the template)."""
     from swapdrop_local.provision import local_client
 
     info = pipeline.info
-    table = local_client("dynamodb", info["region"], info["endpoint_url"]).describe_table(TableName=info["jobs_table"])[
-        "Table"
-    ]
-    return [
-        (index["KeySchema"][0]["AttributeName"], index.get("Projection", {}).get("ProjectionType") == "ALL")
+    dynamodb = local_client("dynamodb", info["region"], info["endpoint_url"])
+    schemas: dict[str, tuple[tuple[str, ...], list[Index]]] = {}
+    total: Counter[str] = Counter()
+    first_job: list[dict[str, Any]] = []
+    for table_name, before, after, failed in ledger.writes:
+        if table_name not in schemas:
+            schemas[table_name] = _schema(dynamodb.describe_table(TableName=table_name)["Table"])
+        table_keys, indexes = schemas[table_name]
+        spent = write_units(before, after, table_keys, indexes, failed)
+        total.update(spent)
+        key = (after or before or {}).get(table_keys[0])
+        if not first_job or first_job[0]["key"] == key:  # one job's writes, for --json: what each one cost
+            old, new = before or {}, after or {}
+            changed = sorted(name for name in {*old, *new} if old.get(name) != new.get(name))
+            first_job.append({"key": key, "changed": changed, "units": {k: v for k, v in spent.items() if v}})
+    total["writes"] = len(ledger.writes)
+    ledger.first_job = first_job
+    return dict(total)
+
+
+def _schema(table: dict[str, Any]) -> tuple[tuple[str, ...], list[Index]]:
+    table_keys = tuple(key["AttributeName"] for key in table["KeySchema"])
+    indexes = [
+        Index(
+            name=index["IndexName"],
+            keys=tuple(key["AttributeName"] for key in index["KeySchema"]),
+            projection=index["Projection"]["ProjectionType"],
+            include=tuple(index["Projection"].get("NonKeyAttributes", [])),
+        )
         for index in table.get("GlobalSecondaryIndexes", [])
     ]
+    return table_keys, indexes
 
 
 def _sweep(pipeline: Pipeline, durations: dict[str, list[float]]) -> dict[str, Any]:
@@ -215,19 +400,50 @@ def _sweep(pipeline: Pipeline, durations: dict[str, list[float]]) -> dict[str, A
     pipeline.s3.put_object(Bucket=pipeline.info["bucket"], Key=key, Body=image)
     pipeline.wait_settled([key])
     cpu = sum(_cpu_seconds(pid) - cpu_before[pid] for pid in pids if pid in submit.worker_pids())
+    png_rss = max(_peak_rss_mb(pid) for pid in submit.worker_pids())
+    # The most memory an accepted input takes: image_check decodes a WebP in full (libwebp cannot just
+    # verify), so a flat WebP of MAX_PIXELS (a few KB on S3) is the submit's worst case, not the largest file.
+    webp_key = f"inbox/{pipeline.face}/widest.webp"
+    pipeline.s3.put_object(Bucket=pipeline.info["bucket"], Key=webp_key, Body=_flat_webp())
+    pipeline.wait_settled([webp_key])
     return {
         "sweep_bytes": len(image),
-        "sweep_wall": sum(durations["SubmitFunction"]),
+        "sweep_wall": sum(durations["SubmitFunction"][:1]),
         "sweep_cpu": cpu,
+        "sweep_png_rss_mb": png_rss,
         "sweep_rss_mb": max(_peak_rss_mb(pid) for pid in submit.worker_pids()),
     }
+
+
+def _flat_webp() -> bytes:
+    """A one-colour WebP of (nearly) image_check.MAX_PIXELS: tiny to upload, the most to decode."""
+    from PIL import Image
+    from swapdrop.image_check import MAX_PIXELS
+
+    side = int(math.sqrt(MAX_PIXELS)) - 8
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (120, 30, 200)).save(buffer, format="WEBP", quality=50)
+    return buffer.getvalue()
 
 
 # --- money --------------------------------------------------------------------------------------------
 
 
+def _s3_price(operation: str, price: dict[str, float]) -> float:
+    return price["s3_get" if operation in ("GET", "HEAD") else "s3_put"]
+
+
+def user_costs(result: dict[str, Any]) -> dict[str, float]:
+    """Dollars per 1,000 jobs that the user pays whatever Swapdrop does: their own upload's PUT."""
+    price = {name: value for name, (value, _) in PRICES.items()}
+    spent: dict[str, float] = defaultdict(float)
+    for (service, operation), count in result["user_calls"].items():
+        spent[service] += count / result["jobs"] * _s3_price(operation, price) * 1000
+    return dict(spent)
+
+
 def costs(result: dict[str, Any]) -> dict[str, float]:
-    """Dollars per 1,000 jobs, per service."""
+    """Swapdrop's own dollars per 1,000 jobs, per service (the user's upload is in `user_costs`)."""
     jobs = result["jobs"]
     calls = Counter({k: v / jobs for k, v in result["calls"].items()})  # per job
     price = {name: value for name, (value, _) in PRICES.items()}
@@ -238,21 +454,22 @@ def costs(result: dict[str, Any]) -> dict[str, float]:
     by_service = {k[0]: 0.0 for k in calls}
     for (service, operation), count in calls.items():
         if service == "dynamodb":
-            if operation in ("PutItem", "UpdateItem", "DeleteItem"):
-                by_service[service] += count * result["wu"] * price["dynamodb_write_unit"]
-            elif operation in ("GetItem", "Query", "Scan"):
+            if operation in ("GetItem", "Query"):  # strong reads of items under 4 KB: one unit each
                 by_service[service] += count * price["dynamodb_read_unit"]
         elif service == "sqs":
             if operation != "ReceiveMessage":  # the pollers' receives are per poll, not per job: idle cost
                 by_service[service] += count * price["sqs_request"]
         elif service == "s3":
-            by_service[service] += count * price["s3_get" if operation in ("GET", "HEAD") else "s3_put"]
+            by_service[service] += count * _s3_price(operation, price)
         elif service == "events":
             by_service[service] += count * price["eventbridge_event"]
         elif service == "secretsmanager":
             by_service[service] += count * price["secrets_api_call"]
+    written = sum(n for name, n in result["write_units"].items() if name != "writes") / jobs
+    by_service["dynamodb"] = by_service.get("dynamodb", 0.0) + written * price["dynamodb_write_unit"]
     sqs_receives = calls.get(("sqs", "ReceiveMessage"), 0)
-    by_service["sqs"] = by_service.get("sqs", 0.0) + min(sqs_receives, 1.0) * price["sqs_request"]
+    # S3's notification is a SendMessage on Swapdrop's queue (moto makes it in-process, uncounted above).
+    by_service["sqs"] = by_service.get("sqs", 0.0) + (min(sqs_receives, 1.0) + 1) * price["sqs_request"]
     callbacks = len(result["durations"].get("CallbackFunction", [])) / jobs
     api = len(result["durations"].get("ApiFunction", [])) / jobs
     by_service["lambda"] = gb_seconds * price["lambda_gb_second_arm64"] + invocations * price["lambda_request"]
@@ -287,15 +504,30 @@ def figures(large: bool = False) -> list[Figure]:
     jobs = result["jobs"]
     per_service = costs(result)
     total = sum(per_service.values())
+    users = sum(user_costs(result).values())
     shown = ", ".join(f"{s} ${v:.4f}" for s, v in sorted(per_service.items(), key=lambda kv: -kv[1]))
+    units = result["write_units"]
+    by_index = ", ".join(f"{name} {n / jobs:.1f}" for name, n in units.items() if name != "writes")
     out = [
         Figure(
-            f"AWS cost per 1,000 jobs, arm64 (us-east-1 prices of {PRICES_DATE})",
+            f"Swapdrop's AWS cost per 1,000 jobs, arm64 (us-east-1 prices of {PRICES_DATE})",
             total,
             "$",
             target=TARGET_DOLLARS_PER_1000,
             note=shown,
-        )
+        ),
+        Figure(
+            "the user's own cost per 1,000 jobs (their upload's PUT), not Swapdrop's",
+            users,
+            "$",
+            note=f"with it: ${total + users:.4f} per 1,000 jobs",
+        ),
+        Figure(
+            "DynamoDB write units per job (exact: table and each index the write changes)",
+            sum(n for name, n in units.items() if name != "writes") / jobs,
+            "WRU",
+            note=f"{units.get('writes', 0) / jobs:.1f} writes/job; {by_index}",
+        ),
     ]
     for name, times in sorted(result["durations"].items()):
         if not times:
@@ -316,10 +548,11 @@ def figures(large: bool = False) -> list[Figure]:
     )
     out.append(
         Figure(
-            f"submit, {result['sweep_bytes'] / 2**20:.1f} MiB target: peak RSS",
+            "submit's peak RSS, worst accepted input (a 50 MP WebP, decoded in full)",
             result["sweep_rss_mb"],
             "MB",
-            note=f"modelled {sweep}; cheapest that fits x{RSS_MARGIN}: {choice} MB;"
+            note=f"{result['sweep_bytes'] / 2**20:.1f} MiB noise PNG: {result['sweep_png_rss_mb']:.0f} MB;"
+            f" modelled {sweep}; cheapest that fits x{RSS_MARGIN}: {choice} MB;"
             f" wall {result['sweep_wall']:.2f} s, cpu {result['sweep_cpu']:.2f} s here",
         )
     )
@@ -338,10 +571,13 @@ def main() -> None:
         calls = {f"{s}:{o}": n / result["jobs"] for (s, o), n in result["calls"].items()}
         summary = {
             "per_job_calls": calls,
-            "write_units_per_write": result["wu"],
+            "write_units_per_job": {k: v / result["jobs"] for k, v in result["write_units"].items()},
+            "first_job_writes": [{"changed": w["changed"], "units": w["units"]} for w in result["first_job_writes"]],
             "dollars_per_1000": costs(result),
+            "user_dollars_per_1000": user_costs(result),
             "sweep": sweep_table(result),
             "sweep_rss_mb": result["sweep_rss_mb"],
+            "sweep_png_rss_mb": result["sweep_png_rss_mb"],
             "sweep_wall_s": result["sweep_wall"],
             "sweep_cpu_s": result["sweep_cpu"],
             "medians_ms": {k: statistics.median(v) * 1000 for k, v in result["durations"].items() if v},

@@ -39,8 +39,8 @@ class Settings(BaseModel, frozen=True):
     job_timeout_minutes: int = Field(default=60, ge=1)
     """How long a job with an upstream task may run, from its submit (submittedAt)."""
     max_queue_wait_hours: int = Field(default=24, ge=1, le=312)
-    """How long a PENDING job may wait for upstream capacity, from its creation (at most 13 days: within SQS's
-    14-day retention, so its message outlives the wait)."""
+    """How long a PENDING job may wait for upstream capacity, from its creation (at most 13 days: the submit
+    queue's retention, so its message outlives the wait)."""
     reconcile_quiet_seconds: int = Field(default=120, ge=0)
     allow_private_result_urls: bool = False
     # --- the jobs API (ApiFunction); other functions leave these unset ---
