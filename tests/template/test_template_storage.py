@@ -194,6 +194,20 @@ def test_dead_letter_queue_keeps_messages_longest(resources: dict[str, Any]) -> 
     assert dlq > source, "a message's age carries over into the DLQ: the DLQ must keep messages longer"
 
 
+def test_the_submit_queue_keeps_a_message_as_long_as_a_job_may_wait_for_capacity(
+    resources: dict[str, Any], parameters: dict[str, dict[str, Any]], lambda_functions: dict[str, dict[str, Any]]
+) -> None:
+    """An upload not received before its message expires never becomes a job: a burst waiting for upstream
+    capacity (up to MaxQueueWaitHours) must not lose its messages first (it was 4 days)."""
+    source = resources["SubmitQueue"]["Properties"]["MessageRetentionPeriod"]
+    wait = parameters["MaxQueueWaitHours"]
+    assert (wait["Default"], wait["MinValue"]) == (24, 1)
+    assert source >= wait["MaxValue"] * 3600 >= 13 * 24 * 3600
+    assert lambda_functions["ReconcileFunction"]["Environment"]["Variables"]["MAX_QUEUE_WAIT_HOURS"] == {
+        "Ref": "MaxQueueWaitHours"
+    }
+
+
 def test_every_queue_is_encrypted_with_sse_sqs_by_default(template: dict[str, Any], resources: dict) -> None:
     """Explicit SSE-SQS, never the AWS managed key alias/aws/sqs (S3 cannot send to a queue under it)."""
     queues = {n: r for n, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
