@@ -4,16 +4,21 @@ A check is a function of a `Doctor` (the target, an HTTP session, the clock) tha
 `Verdict`. The checks only read, except two harmless requests: fetching an unknown task from
 the swap API and posting a callback with a bogus token for an unknown job (both refused by design).
 The API key is read to be compared with the placeholder and sent to the swap API; it is never shown.
+The key secret may hold an upstream pool (a JSON object naming several members, README "Upstream pool"):
+the doctor then checks every member's key and swap API, parsing the JSON itself (the CLI does not import
+the Lambda layer's package).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import requests
@@ -46,6 +51,12 @@ IAM_ACTIONS = {
     "DescribeLogStreams": "logs:DescribeLogStreams",
     "DescribeAlarms": "cloudwatch:DescribeAlarms",
 }
+POOL_MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_POOL_MEMBERS = 50
+AUTH_STYLES = ("bearer", "mj-api-secret")
+DEFAULT_MEMBER = "default"
+"""The one member a plain key stands for."""
+POOL_FIX = "fix the pool JSON (README: Upstream pool) and store it again with secretsmanager put-secret-value"
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -68,6 +79,66 @@ class CheckResult:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class UpstreamMember:
+    """One swap API member as the doctor reaches it: the pool JSON's fields it needs, defaults applied."""
+
+    name: str
+    base_url: str | None
+    """None: the UpstreamBaseUrl output (read only when some member needs it)."""
+    auth_style: str | None
+    """None: the UpstreamAuthStyle output."""
+    api_key: str = field(repr=False)
+
+
+def upstream_members(secret: str) -> list[UpstreamMember]:
+    """The key secret's members: a plain key is one member (`default`); a JSON object is a pool.
+
+    Minimal on purpose (the layer's parse_pool is the authority): enough to reach every member, and a
+    ✗ naming the field for a pool the functions would refuse. Messages never include a key."""
+    if not secret.startswith("{"):
+        return [UpstreamMember(DEFAULT_MEMBER, None, None, secret)]
+    try:
+        pool = json.loads(secret)
+    except ValueError as error:
+        where = f"line {getattr(error, 'lineno', '?')} column {getattr(error, 'colno', '?')}"
+        problem = f"{getattr(error, 'msg', 'unreadable')} at {where}"  # never the text itself: it holds keys
+        raise CheckFailed(
+            f"the secret starts with {{ (an upstream pool) but is not valid JSON: {problem}", POOL_FIX
+        ) from None
+    default_key = pool.get("apiKey")
+    if default_key is not None and not isinstance(default_key, str):
+        raise _bad_pool("apiKey must be a string")
+    members = pool.get("members")
+    if not isinstance(members, list) or not 1 <= len(members) <= MAX_POOL_MEMBERS:
+        raise _bad_pool(f"members must be a list of 1 to {MAX_POOL_MEMBERS} members")
+    found: list[UpstreamMember] = []
+    for index, member in enumerate(members):
+        where = f"members[{index}]"
+        if not isinstance(member, dict):
+            raise _bad_pool(f"{where} is not an object")
+        name = member.get("name")
+        if not isinstance(name, str) or not POOL_MEMBER_NAME.match(name):
+            raise _bad_pool(f"{where}.name must match {POOL_MEMBER_NAME.pattern}")
+        if any(other.name == name for other in found):
+            raise _bad_pool(f"{where}.name {name!r} is used twice")
+        base_url = member.get("baseUrl")
+        if base_url is not None and not (isinstance(base_url, str) and re.match(r"^https?://[^\s/]+", base_url)):
+            raise _bad_pool(f"{where}.baseUrl ({name}) must be an http(s) URL")
+        style = member.get("authStyle")
+        if style is not None and style not in AUTH_STYLES:
+            raise _bad_pool(f"{where}.authStyle ({name}) must be one of {', '.join(AUTH_STYLES)}")
+        key = member.get("apiKey", default_key)
+        if not isinstance(key, str) or not key.strip():
+            raise _bad_pool(f"{where}.apiKey ({name}) is missing and the pool has no top-level apiKey")
+        found.append(UpstreamMember(name, base_url.rstrip("/") if base_url else None, style, key.strip()))
+    return found
+
+
+def _bad_pool(problem: str) -> CheckFailed:
+    return CheckFailed(f"the secret's upstream pool: {problem}", POOL_FIX)
 
 
 Check = Callable[["Doctor"], Verdict]
@@ -158,6 +229,10 @@ class Doctor:
         assert key is not None
         return key
 
+    def members(self) -> list[UpstreamMember]:
+        """The swap API members the key secret names (one for a plain key); CheckFailed for a bad pool."""
+        return upstream_members(self.api_key())
+
     def _read_key(self) -> str:
         arn = self.output("ApiKeySecretArn")
         value = self.target.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
@@ -166,6 +241,14 @@ class Doctor:
     def set_key_fix(self) -> str:
         arn = self.target.outputs.get("ApiKeySecretArn", "<ApiKeySecretArn>")
         return f'{self.aws()} secretsmanager put-secret-value --secret-id {arn} --secret-string "$SWAP_API_KEY"'
+
+    def set_pool_fix(self, members: str) -> str:
+        """For a pool: store the whole JSON again (a plain key would replace the pool with one member)."""
+        arn = self.target.outputs.get("ApiKeySecretArn", "<ApiKeySecretArn>")
+        return (
+            f"{self.aws()} secretsmanager put-secret-value --secret-id {arn} --secret-string file://pool.json "
+            f"(the pool JSON with a working key for {members})"
+        )
 
     def queue_arn(self, url: str) -> str:
         answer = self.target.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
@@ -207,15 +290,42 @@ def check_api_key(doctor: Doctor) -> Verdict:
         return Verdict(False, "the secret is empty", doctor.set_key_fix())
     if key == API_KEY_PLACEHOLDER:
         return Verdict(False, "the secret still holds the placeholder", doctor.set_key_fix())
-    return Verdict(True, "set (not the placeholder)")
+    if not key.startswith("{"):
+        return Verdict(True, "set (not the placeholder)")
+    members = doctor.members()
+    placeholders = [m.name for m in members if m.api_key == API_KEY_PLACEHOLDER]
+    if placeholders:
+        names = ", ".join(placeholders)
+        return Verdict(False, f"the pool's key for {names} is the placeholder", doctor.set_pool_fix(names))
+    names = ", ".join(m.name for m in members)
+    return Verdict(True, f"an upstream pool of {len(members)} ({names}), each with a key (not the placeholder)")
 
 
 @check("swap API answers and accepts the key")
 def check_swap_api(doctor: Doctor) -> Verdict:
+    """Every member of the pool (one for a plain key) answers and takes its key."""
+    members = doctor.members()
+    if len(members) == 1 and members[0].name == DEFAULT_MEMBER:
+        return _check_member(doctor, members[0])
+    with ThreadPoolExecutor(max_workers=min(8, len(members)), thread_name_prefix="doctor-member") as pool:
+        verdicts = list(pool.map(lambda member: _check_member(doctor, member), members))
+    failed = [(member, verdict) for member, verdict in zip(members, verdicts, strict=True) if not verdict.ok]
+    if failed:
+        detail = "; ".join(f"{member.name}: {verdict.detail}" for member, verdict in failed)
+        fix = failed[0][1].fix
+        refused = [member.name for member, verdict in failed if "refused the key" in verdict.detail]
+        if refused:
+            fix = doctor.set_pool_fix(", ".join(refused))
+        return Verdict(False, f"{len(failed)} of {len(members)} pool members failed: {detail}", fix)
+    names = ", ".join(member.name for member in members)
+    return Verdict(True, f"all {len(members)} pool members ({names}) answered a fetch of an unknown task")
+
+
+def _check_member(doctor: Doctor, member: UpstreamMember) -> Verdict:
     """Fetch a task that does not exist: any answer but 401/403 shows the API is up and takes the key."""
-    base = doctor.output("UpstreamBaseUrl").rstrip("/")
-    style = doctor.target.outputs.get("UpstreamAuthStyle", "bearer")
-    key = doctor.api_key()
+    base = (member.base_url or doctor.output("UpstreamBaseUrl")).rstrip("/")
+    style = member.auth_style or doctor.target.outputs.get("UpstreamAuthStyle", "bearer")
+    key = member.api_key
     headers = {"Authorization": f"Bearer {key}"} if style != "mj-api-secret" else {"mj-api-secret": key}
     url = base + FETCH_PATH.format(task_id=f"swapdrop-doctor-{secrets.token_hex(8)}")
     try:
