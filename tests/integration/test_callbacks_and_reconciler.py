@@ -147,9 +147,14 @@ def test_the_reconciler_leaves_jobs_with_recent_news_alone(harness: Harness) -> 
 def test_the_reconciler_times_out_jobs_that_never_finish(harness: Harness, monkeypatch) -> None:
     monkeypatch.setenv("RECONCILE_QUIET_SECONDS", "0")
     job = _submitted(harness)
+    assert job.submittedAt is not None and job.upstreamMember == "default"
     stale = "2020-01-01T00:00:00.000Z"
     harness.table().update_item(
         Key={"jobId": job.jobId}, UpdateExpression="SET createdAt = :t", ExpressionAttributeValues={":t": stale}
+    )
+    assert harness.reconcile()["timed_out"] == 0, "the job timeout runs from the submit, not the creation"
+    harness.table().update_item(
+        Key={"jobId": job.jobId}, UpdateExpression="SET submittedAt = :t", ExpressionAttributeValues={":t": stale}
     )
     report = harness.reconcile()
     assert report["timed_out"] == 1
@@ -266,7 +271,7 @@ def test_attributes_another_version_wrote_survive_every_update(harness: Harness,
     other = _submitted(harness, "inbox/alice/two.jpg")
     harness.table().update_item(
         Key={"jobId": other.jobId},
-        UpdateExpression="SET ownerId = :o, createdAt = :t",
+        UpdateExpression="SET ownerId = :o, createdAt = :t, submittedAt = :t",
         ExpressionAttributeValues={":o": "user-8", ":t": "2020-01-01T00:00:00.000Z"},
     )
     harness.reconcile()  # times it out and publishes its event
