@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from swapdrop.config import AuthStyle
 from swapdrop.observability import logger
 from swapdrop.result_download import DownloadedImage
 from swapdrop.submission import Submitter
-from swapdrop.upstream import UpstreamClient
+from swapdrop.upstream_pool import UpstreamPool, member_clients
 
 from .builders import API_KEY, CALLBACK_SECRET, TASK_ID, snapshot_body, upload
 from .conftest import World
@@ -62,14 +63,15 @@ def forbidden(job_id: str, images: SimpleNamespace) -> dict[str, str]:
 
 
 def submitter_with_real_client(world: World, adapter: RecordingAdapter) -> Submitter:
-    client = UpstreamClient(
-        base_url="https://relay.example",
-        api_key=lambda: API_KEY,
-        auth_style=AuthStyle.BEARER,
-        timeout_seconds=30,
-        session=session_with(adapter),
+    """Real UpstreamClients behind an upstream pool whose secret holds the key (so the pool's logs are checked too)."""
+    pool = UpstreamPool(
+        lambda: json.dumps({"apiKey": API_KEY, "members": [{"name": "relay-1", "instanceId": "42"}]}),
+        default_base_url="https://relay.example",
+        default_auth_style=AuthStyle.BEARER,
+        client_factory=member_clients(30, session=session_with(adapter)),
+        monotonic=itertools.count(0.0, 60.0).__next__,  # a minute between looks: past any queue-full cooldown
     )
-    return Submitter(world.jobs, world.media, client, world.finisher, world.read_secret, world.policy, world.clock)
+    return Submitter(world.jobs, world.media, pool, world.finisher, world.read_secret, world.policy, world.clock)
 
 
 def test_a_whole_job_logs_no_secrets_and_no_image_bytes(
@@ -80,7 +82,7 @@ def test_a_whole_job_logs_no_secrets_and_no_image_bytes(
     world.downloader.results[IMAGE_URL] = DownloadedImage(images.webp, "webp", "image/webp")
     adapter = RecordingAdapter(
         [
-            Reply.json({"code": 23, "description": "队列已满"}),  # retry first
+            Reply.json({"code": 23, "description": "队列已满"}),  # wait for capacity first
             Reply.json({"code": 1, "description": "提交成功", "result": TASK_ID}),
         ]
     )
@@ -123,7 +125,8 @@ def test_a_whole_job_logs_no_secrets_and_no_image_bytes(
     records = [json.loads(line) for line in captured.lines.getvalue().splitlines()]
     assert all(r["service"] == "swapdrop" for r in records)
     for message in (
-        "submit will be retried",
+        "upstream pool read",
+        "job waits for upstream capacity",  # code 23 from the pool's only member
         "job submitted",
         "job updated",
         "result copied",

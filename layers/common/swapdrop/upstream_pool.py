@@ -298,6 +298,11 @@ class UpstreamPool:
         """A member not yet tried, not full, not benched: weighted by its free capacity."""
         now = self._monotonic()
         with self._lock:
+            for m in built.pool.members:
+                health = self._health[m.name]
+                if health.full_until and health.full_until <= now:  # its cooldown is over: room for a few, maybe
+                    health.full_until = 0.0
+                    health.free = max(health.free, float(m.running))
             open_members = [
                 m for m in built.pool.members if m.name not in tried and self._available(self._health[m.name], now)
             ]
