@@ -8,18 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.observability import logger, publish_metrics, tracer
+from swapdrop.sqs_batch import SqsMessage, process_partial_response
 from swapdrop.swap_requests import SwapRequests
 
-# Report failures per record even when all fail: the others' jobs are made and must not be retried.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-
-def handle_record(record: SQSRecord, requests: SwapRequests) -> None:
+def handle_record(record: SqsMessage, requests: SwapRequests) -> None:
     try:
         answer = requests.handle(record.body)
     except Exception:
@@ -34,9 +30,5 @@ def handle_record(record: SQSRecord, requests: SwapRequests) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     requests = wiring.swap_requests()
     requests.register(context)
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: handle_record(record, requests),
-        processor=processor,
-        context=context,
-    )
+    # Failures reported per record even when all fail: the others' jobs are made and must not be retried.
+    return process_partial_response(event, lambda record: handle_record(record, requests))

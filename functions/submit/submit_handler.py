@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.observability import logger, metrics, publish_metrics, tracer
 from swapdrop.s3_events import JobMessage, Malformed, S3TestEvent, S3Uploads, read_message, uploads_from_s3_event
+from swapdrop.sqs_batch import SqsMessage, process_partial_response
 from swapdrop.submission import Outcome, SubmitResult, Submitter, Upload
 from swapdrop.submit_queue import SubmitQueue
 
 LEASE_MARGIN_SECONDS = 15
-# Report failures per message even when all fail: their visibility (backoff) is already set.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
@@ -41,7 +38,7 @@ def longest_backoff(results: list[SubmitResult]) -> int | None:
     return max(delays) if delays else None
 
 
-def handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
+def handle_record(record: SqsMessage, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
     try:
         _handle_record(record, submitter, queue, lease)
     except RetryLater:
@@ -51,7 +48,7 @@ def handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, l
         raise
 
 
-def _handle_record(record: SQSRecord, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
+def _handle_record(record: SqsMessage, submitter: Submitter, queue: SubmitQueue, lease: int) -> None:
     match read_message(record.body):
         case S3TestEvent():
             logger.info("s3:TestEvent dropped")
@@ -91,9 +88,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             raise RetryLater(f"retry in {delay} s")
         return {"batchItemFailures": []}
     queue = wiring.submit_queue()
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: handle_record(record, submitter, queue, lease),
-        processor=processor,
-        context=context,
-    )
+    # Failures reported per message even when all fail: their visibility (backoff) is already set.
+    return process_partial_response(event, lambda record: handle_record(record, submitter, queue, lease))

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.observability import logger, metrics, publish_metrics, tracer
+from swapdrop.sqs_batch import SqsMessage, process_partial_response
 from swapdrop.webhook_delivery import WebhookDeliverer
 from swapdrop.webhooks import WebhookMessage, WebhookQueue
-
-# A message to retry is reported failed after its visibility was set to the wait: it comes back then.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
     """The record stays on the queue, hidden until its next attempt."""
 
 
-def handle_record(record: SQSRecord, deliverer: WebhookDeliverer, queue: WebhookQueue) -> None:
+def handle_record(record: SqsMessage, deliverer: WebhookDeliverer, queue: WebhookQueue) -> None:
     try:
         message = WebhookMessage.from_body(record.body)
     except (ValueError, KeyError, TypeError):
@@ -40,9 +36,5 @@ def handle_record(record: SQSRecord, deliverer: WebhookDeliverer, queue: Webhook
 @publish_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deliverer, queue = wiring.webhook_deliverer(), wiring.webhook_queue()
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: handle_record(record, deliverer, queue),
-        processor=processor,
-        context=context,
-    )
+    # A message to retry is reported failed after its visibility was set to the wait: it comes back then.
+    return process_partial_response(event, lambda record: handle_record(record, deliverer, queue))

@@ -17,8 +17,10 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
+if TYPE_CHECKING:  # Pillow is imported on first use: callbacks and the reconciler check a result only on SUCCESS
+    from PIL import Image
 
 MAX_PIXELS = 50_000_000
 
@@ -75,6 +77,8 @@ def inspect_image(data: bytes, label: str) -> ImageInfo:
         raise InvalidImage(f"{label} is {_describe_other(data)}, not a JPEG, PNG or WebP image")
     if fmt == "WEBP" and len(data) < int.from_bytes(data[4:8], "little") + 8:
         raise InvalidImage(_ENDS_EARLY.format(label=label))
+    from PIL import Image, UnidentifiedImageError
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -101,6 +105,8 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 
 def _read_to_the_end(image: Image.Image, fmt: str, label: str) -> None:
     """Decode (or, for PNG, walk and CRC-check) the whole image data, with bounded memory."""
+    from PIL import Image
+
     try:
         if fmt == "JPEG":
             width, height = image.size
