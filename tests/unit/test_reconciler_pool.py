@@ -176,14 +176,68 @@ def test_a_lost_submit_found_nowhere_times_out_saying_a_task_may_exist(world: Wo
     )
 
 
-def test_a_task_adopted_after_the_queue_wait_is_timed_out_naming_the_wait(world: World, pool: FakeMemberPool) -> None:
+def test_a_running_task_adopted_after_the_queue_wait_gets_the_job_timeout_from_its_adoption(
+    world: World, pool: FakeMemberPool
+) -> None:
     job = lost(world, "lost", upstreamMember="relay-a")
     pool.pollers["relay-a"].recent = [snap("IN_PROGRESS", "10%", task_id="T-late", state=job.jobId)]
     report = reconciler(world, pool).run()
+    adopted = world.jobs.get("lost")
+    assert adopted is not None and (adopted.status, adopted.taskId) == (JobStatus.IN_PROGRESS, "T-late")
+    assert adopted.submittedAt == iso(world.clock()) and (report.updated, report.timed_out) == (1, 0)
+
+    world.clock.advance(minutes=59)
+    assert reconciler(world, pool).run().timed_out == 0
+    world.clock.advance(minutes=1)
+    assert reconciler(world, pool).run().timed_out == 1
     done = world.jobs.get("lost")
-    assert done is not None and done.status is JobStatus.FAILURE
-    assert done.failReason == "timed out: no result after 1440 minutes (last status IN_PROGRESS, task T-late)"
-    assert report.updated == 1 and report.timed_out == 1
+    assert done is not None
+    assert done.failReason == "timed out: no result after 60 minutes (last status IN_PROGRESS, task T-late)"
+
+
+def quiet_for(world: World, job_id: str, quiet: timedelta, **fields: object) -> Job:
+    """A PENDING job (created 5 hours ago: within the queue wait) with no news for `quiet`."""
+    now = world.clock()
+    return world.jobs.put(
+        make_job(
+            jobId=job_id,
+            status=JobStatus.PENDING,
+            createdAt=iso(now - timedelta(hours=5)),
+            updatedAt=iso(now - quiet),
+            attempts=1,
+            targetKey=f"inbox/alice/{job_id}.jpg",
+            **fields,
+        )
+    )
+
+
+def test_a_lost_submit_is_looked_for_once_it_has_had_no_news_for_the_job_timeout(
+    world: World, pool: FakeMemberPool
+) -> None:
+    """Not only after MaxQueueWaitHours: a member's task list holds only its latest tasks."""
+    doubt = {"submitInDoubt": True, "upstreamMember": "relay-b"}
+    quiet_for(world, "found", timedelta(minutes=60), **doubt)
+    quiet_for(world, "not-yet", timedelta(minutes=59, seconds=59), **doubt)
+    quiet_for(world, "gone", timedelta(hours=2), **doubt)
+    pool.pollers["relay-b"].recent = [
+        snap("SUCCESS", "100%", task_id="T-found", state="found", imageUrl=URL.format("a")),
+        snap("IN_PROGRESS", "100%", task_id="T-not-yet", state="not-yet"),
+    ]
+
+    report = reconciler(world, pool, job_timeout_minutes=60, queue_hours=24).run()
+
+    assert [p.recent_calls for p in pool.pollers.values()] == [0, 1, 0]
+    assert world.jobs.get("found").status is JobStatus.SUCCESS  # type: ignore[union-attr]
+    assert world.jobs.get("not-yet").taskId is None  # type: ignore[union-attr]
+    gone = world.jobs.get("gone")
+    assert gone is not None and gone.status is JobStatus.PENDING, "not found: it waits out the queue wait"
+    assert (report.updated, report.timed_out) == (1, 0)
+
+
+def test_a_quiet_pending_job_that_sent_nothing_is_not_looked_for(world: World, pool: FakeMemberPool) -> None:
+    quiet_for(world, "clean", timedelta(hours=2), lastError="HTTP 502")  # every attempt ended cleanly
+    reconciler(world, pool).run()
+    assert [p.recent_calls for p in pool.pollers.values()] == [0, 0, 0]
 
 
 # --- the two clocks ------------------------------------------------------------------------------

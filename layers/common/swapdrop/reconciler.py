@@ -9,7 +9,8 @@ any change is made on the job read or updated by id:
   waiting for upstream capacity, only MaxQueueWaitHours after it was created: waiting is not hanging.
   But first, a PENDING job whose submit may have been sent (its answer lost) is looked for in the swap
   API's task list (by `state`, our job id: on its recorded pool member, else on every member) and its
-  task adopted when found;
+  task adopted when found; such a job is also looked for as soon as it has had no news for the job
+  timeout, while the task list may still hold its task;
 - jobs with an upstream task: poll list-by-condition on the pool member that holds the task (one call
   per member; a member whose poll fails does not stop the others) and apply the snapshots exactly as a
   callback would (same SnapshotApplier);
@@ -158,10 +159,13 @@ class Reconciler:
             if job.status is JobStatus.PENDING and job.attempts > 0:
                 adopted = self._adopt(job, report)
                 if adopted is not None and (adopted.status.is_terminal or adopted.taskId is not None):
-                    if not adopted.status.is_terminal:  # found late: it has been open as long as the wait allows
-                        self._time_out(adopted, report, minutes=self._limit_minutes(job))
-                    return
+                    return  # adopted (submittedAt: now): polled from here on, under the job timeout
             self._time_out(job, report, task_may_exist=sm.submit_in_doubt(job))
+        elif sm.submit_in_doubt(job) and parse_iso(job.updatedAt) + timedelta(minutes=self._timeout_minutes) <= now:
+            # A lost submit answer and no news for the job timeout: its message is likely gone too. Its task is
+            # looked for now, while the member's task list (its latest tasks) may still hold it; the job itself
+            # is failed only once MaxQueueWaitHours is over.
+            self._adopt(job, report)
 
     def _adopt(self, job: OpenJob, report: ReconcileReport) -> Job | None:
         """The task a lost submit answer may have created, adopted as a callback would; None if not found.
@@ -201,11 +205,8 @@ class Reconciler:
             logger.info("job ended: its target was never uploaded", extra={"job_id": job.jobId})
         self._finisher.finish(decision.job, held=decision.claimed)
 
-    def _time_out(
-        self, job: Job | OpenJob, report: ReconcileReport, task_may_exist: bool = False, minutes: int | None = None
-    ) -> None:
-        """`minutes`: the limit the job overran (its reason says it); by default the one for the job as given."""
-        limit = self._limit_minutes(job) if minutes is None else minutes
+    def _time_out(self, job: Job | OpenJob, report: ReconcileReport, task_may_exist: bool = False) -> None:
+        limit = self._limit_minutes(job)  # the limit the job overran, as listed: its reason says it
         decision = update_job(
             self._jobs,
             job.jobId,
