@@ -10,8 +10,10 @@ from swapdrop_cli.errors import ExitCode
 
 EXAMPLES = """\
 checks (run at once; each ✗ says what to run or change):
-  API key secret is set                 the swap API's key is not the placeholder (it is never shown)
-  swap API answers and accepts the key  fetches an unknown task with the key (401/403: refused)
+  API key secret is set                 the swap API's key is not the placeholder (it is never shown);
+                                        with an upstream pool in the secret: every member's key
+  swap API answers and accepts the key  fetches an unknown task with the key (401/403: refused),
+                                        on every upstream pool member
   callback URL reachable from outside   a bogus callback for an unknown job gets CallbackFunction's 403
   jobs API answers (GET /health)        ApiUrl/health answers
   bucket notification in place          inbox/ and uploads/ send new objects to the submit queue
