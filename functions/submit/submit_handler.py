@@ -66,7 +66,7 @@ def _handle_record(record: SqsMessage, submitter: Submitter, queue: SubmitQueue,
             results = [submitter.submit(upload, lease) for upload in uploads]
     # Jobs waiting for upstream capacity (their records exist) go back as new {"jobId"} messages: returning
     # this one would count a receive per wait, and a long wait would reach the dead-letter queue.
-    waits = [(r.job_id, r.retry_after_seconds or 1) for r in results if r.capacity_wait]
+    waits = [(r.job_id, r.retry_after_seconds or 0) for r in results if r.capacity_wait]
     if waits:
         queue.send_again(record.event_source_arn, waits)
     delay = longest_backoff([r for r in results if not r.capacity_wait])

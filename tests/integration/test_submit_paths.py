@@ -38,10 +38,16 @@ def instant_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(submission, "backoff_seconds", lambda attempt: 0)
 
 
+@pytest.fixture
+def instant_capacity_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capacity wait of 0 s: the job's new message is visible at once (time cannot pass in moto)."""
+    monkeypatch.setattr(submission, "capacity_delay_seconds", lambda base: 0)
+
+
 def test_a_retryable_answer_defers_the_message_by_the_backoff(harness: Harness) -> None:
     harness.put("faces/alice.jpg", FACE)
     harness.put("inbox/alice/busy.jpg", TARGET)
-    harness.upstream.responses.append((200, {"code": 23, "description": "队列已满，请稍后尝试"}))
+    harness.upstream.responses.append((502, None))
     (message,) = _receive_all(harness)
     sqs = harness.stack.client("sqs")
     # the message would be visible again right away, were its visibility not set by the handler
@@ -82,8 +88,36 @@ def test_a_reupload_of_the_same_key_is_a_new_job(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("answer", "reason_part"),
     [
-        ((200, {"code": 23, "description": "队列已满，请稍后尝试"}), "code 23 QUEUE_REJECTED"),
-        ((200, {"code": 9, "description": "系统繁忙"}), "code 9"),
+        ((200, {"code": 23, "description": "队列已满，请稍后尝试"}), "default: code 23 QUEUE_REJECTED"),
+        ((200, {"code": 9, "description": "系统繁忙"}), "default: code 9"),
+    ],
+)
+@pytest.mark.usefixtures("instant_capacity_retry")
+def test_queue_full_is_a_capacity_wait_sent_again_without_spending_an_attempt(
+    harness: Harness, answer: tuple, reason_part: str
+) -> None:
+    harness.put("faces/alice.jpg", FACE)
+    harness.put("inbox/alice/busy.jpg", TARGET)
+    harness.upstream.responses.append(answer)
+    (message,) = _receive_all(harness)
+    assert _invoke(harness, [message]) == {"batchItemFailures": []}  # consumed: its receive count ends here
+    job = harness.job_for("inbox/alice/busy.jpg")
+    assert job.status is JobStatus.PENDING and job.attempts == 0 and job.leaseUntil is None
+    assert (job.lastError or "").startswith("every upstream member is full (") and reason_part in job.lastError
+    (again,) = _receive_all(harness)
+    assert json.loads(again["Body"]) == {"jobId": job.jobId}
+    assert _invoke(harness, [again]) == {"batchItemFailures": []}  # this container saw the pool full: no call
+    assert len(harness.upstream.swaps) == 1
+    wiring.reset()  # a container that has not seen it full (here: the cooldown's end)
+    harness.drain_submits()
+    job = harness.job(job.jobId)
+    assert job.status is JobStatus.SUBMITTED and job.attempts == 1 and job.upstreamMember == "default"
+    assert len(harness.upstream.swaps) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason_part"),
+    [
         ((429, {"message": "rate limited"}), "HTTP 429"),
         ((502, None), "HTTP 502"),
     ],
@@ -106,11 +140,16 @@ def test_retryable_answers_are_retried_until_accepted(harness: Harness, answer: 
 
 
 @pytest.mark.usefixtures("instant_backoff")
-def test_retryable_answers_fail_the_job_after_the_last_attempt(harness: Harness) -> None:
+def test_retryable_answers_fail_the_job_after_the_last_attempt(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three: a fourth failure in a row would find the only member benched (a capacity wait, no attempt).
+    attempts = 3
+    monkeypatch.setenv("MAX_SUBMIT_ATTEMPTS", str(attempts))
+    wiring.reset()
     harness.put("faces/alice.jpg", FACE)
     harness.put("inbox/alice/never.jpg", TARGET)
-    attempts = int(harness.stack.parameters["MaxSubmitAttempts"])
-    harness.upstream.responses.extend([(200, {"code": 23, "description": "队列已满"})] * attempts)
+    harness.upstream.responses.extend([(503, {"description": "队列已满"})] * attempts)
     harness.drain_submits()
     job = harness.job_for("inbox/alice/never.jpg")
     assert job.status is JobStatus.FAILURE
