@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -691,3 +692,47 @@ def test_capacity_delays_are_jittered_around_the_setting() -> None:
     assert capacity_delay_seconds(20, lambda low, high: low) == 10
     assert capacity_delay_seconds(20, lambda low, high: high) == 30
     assert capacity_delay_seconds(1, lambda low, high: low) == 1  # never 0: SQS would hand it straight back
+
+
+def test_a_member_whose_definition_changes_starts_afresh_and_the_others_keep_their_state() -> None:
+    harness = Harness(pool_json({"name": "a", "apiKey": "sk-old"}, {"name": "b"}))
+    harness.pool.members()
+    harness.clients["a"].script = [KEY_REFUSED]
+    harness.clients["b"].script = [FULL]
+    harness.pool.submit_swap(REQUEST)
+    assert (harness.pool.member_state("a")["benched"], harness.pool.member_state("b")["full"]) == (True, True)
+    harness.secret = pool_json({"name": "a", "apiKey": "sk-fixed"}, {"name": "b"})  # the key put right
+    assert harness.pool.has_capacity() is True
+    assert (harness.pool.member_state("a")["benched"], harness.pool.member_state("b")["full"]) == (False, True)
+    assert harness.pool.submit_swap(REQUEST).member == "a"
+
+
+# --- the state machine's part ------------------------------------------------------------------
+
+
+def test_record_capacity_wait_gives_the_attempt_back_only_on_a_pending_job(world: World) -> None:
+    now = world.clock()
+    taken = sm.start_attempt(make_job(attempts=2, submitInDoubt=True), now, int(now.timestamp()) + 60).job
+    waited = sm.record_capacity_wait(taken, now, "every upstream member is full (a: full)").job
+    assert (waited.attempts, waited.leaseUntil, waited.submitInDoubt) == (2, None, False)
+    assert waited.lastError == "every upstream member is full (a: full)"
+    submitted = make_job(status=JobStatus.SUBMITTED, taskId=TASK_ID, attempts=1)
+    assert sm.record_capacity_wait(submitted, now, "full").changed is False
+
+
+def test_the_member_is_recorded_whoever_records_the_task_first(world: World) -> None:
+    now = world.clock()
+    by_callback = sm.apply_snapshot(make_job(attempts=1), now, snap("SUBMITTED", state=None)).job
+    assert (by_callback.taskId, by_callback.upstreamMember, by_callback.submittedAt) == (TASK_ID, None, iso(now))
+    later = world.clock() + timedelta(seconds=3)
+    accepted = sm.record_accepted(by_callback, later, TASK_ID, None, member="relay-b").job
+    assert (accepted.upstreamMember, accepted.submittedAt) == ("relay-b", iso(now))  # the first time is kept
+
+
+def test_a_lost_answer_records_its_member_even_on_the_last_attempt(world: World) -> None:
+    now = world.clock()
+    job = make_job(attempts=3)
+    failed = sm.record_retryable_failure(job, now, "no answer", 3, maybe_accepted=True, member="relay-c").job
+    assert (failed.status, failed.upstreamMember) == (JobStatus.FAILURE, "relay-c")
+    kept = sm.record_retryable_failure(make_job(attempts=1, upstreamMember="relay-a"), now, "HTTP 502", 3, member="b")
+    assert kept.job.upstreamMember == "relay-a"  # a failure that created nothing moves nothing

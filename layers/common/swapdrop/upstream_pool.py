@@ -253,10 +253,9 @@ class UpstreamPool:
         with self._lock:
             old = {m.name: m for m in built.pool.members} if built else {}
             health = {}
-            for m in pool.members:
+            for m in pool.members:  # a member changed in any way (a new key, new limits) starts afresh
                 kept = self._health.get(m.name)
-                same = m.name in old and old[m.name].capacity == m.capacity and kept is not None
-                health[m.name] = kept if same and kept is not None else _Health(free=float(m.capacity))
+                health[m.name] = kept if kept is not None and old.get(m.name) == m else _Health(free=float(m.capacity))
             self._health = health
             self._built = _Built(raw, pool, clients)
         logger.info("upstream pool read", extra={"members": [m.name for m in pool.members]})
