@@ -236,11 +236,17 @@ def _statuses(result: Drain) -> str:
 def measure(large: bool, swap_seconds: float | None = None) -> dict[str, Drain]:
     sizes = LARGE if large else SMALL
     swap = swap_seconds or sizes["swap_seconds"]
-    return {
-        "single": drain(1, sizes["burst"], swap),
-        "pool": drain(MEMBERS, sizes["burst"], swap),
-        "failing": drain(MEMBERS, sizes["burst"], swap, failing=2),
-    }
+    runs = {}
+    for name, members, failing in (("single", 1, None), ("pool", MEMBERS, None), ("failing", MEMBERS, 2)):
+        runs[name] = drain(members, sizes["burst"], swap, failing=failing)
+        run = runs[name]  # as it goes: a long --large run shows its parts
+        print(
+            f"  {name}: {run.jobs} jobs on {members} member(s) drained in {run.seconds:.1f} s "
+            f"({_statuses(run)}; busy {run.busy_share:.0%}; {dict(run.metrics)})",
+            file=sys.stderr,
+            flush=True,
+        )
+    return runs
 
 
 def figures(large: bool = False, swap_seconds: float | None = None) -> list[Figure]:
