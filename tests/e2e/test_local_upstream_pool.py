@@ -12,7 +12,7 @@ import pytest
 from swapdrop.jobs import Job, JobStatus
 from swapdrop_local.stack import RunningStack, StackOptions
 
-from e2e.conftest import Client
+from e2e.conftest import Client, CliStack, run_cli
 
 RUNNING, QUEUED = 1, 2
 """Small members (3 tasks each, 9 in all), so a burst of 12 cannot fit on one member, nor on all three at once:
@@ -103,6 +103,22 @@ def test_a_burst_spreads_over_every_member_and_every_job_succeeds(
     assert {job.upstreamMember for job in jobs} == set(by_member), "every member took a share"
 
 
+def _doctor_swap_api(pool_stack: RunningStack, directory: Path) -> dict:
+    """`swapdrop doctor --json --local` against the pool stack: its swap API check."""
+    info_file = directory / "local.json"
+    pool_stack.write_info(info_file)
+    done = run_cli("doctor", "--json", stack=CliStack(pool_stack, info_file, pool_stack.info()))
+    assert pool_stack.options.api_key not in done.stdout + done.stderr
+    rows = {row["name"]: row for row in map(json.loads, done.stdout.splitlines())}
+    return rows["swap API answers and accepts the key"]
+
+
+def test_doctor_checks_every_member(pool_stack: RunningStack, tmp_path: Path) -> None:
+    row = _doctor_swap_api(pool_stack, tmp_path)
+    assert row["ok"] is True, row
+    assert row["detail"].startswith("all 3 pool members (emulator-1, emulator-2, emulator-3) answered")
+
+
 def test_a_stopped_member_is_failed_over(pool_stack: RunningStack, pool_client: Client) -> None:
     stopped, stopped_emulator = pool_stack.pool[2], pool_stack.emulators[2]
     tasks_before = len(stopped_emulator.tasks)
@@ -114,3 +130,11 @@ def test_a_stopped_member_is_failed_over(pool_stack: RunningStack, pool_client: 
     assert len(stopped_emulator.tasks) == tasks_before
     assert all(job.attempts <= 1 for job in jobs), "a refused connection is failed over, not an attempt used"
     assert _failovers(pool_stack.log_file) > failovers_before, f"no submit was failed over from {stopped.name}"
+
+
+def test_doctor_names_the_stopped_member(pool_stack: RunningStack, tmp_path: Path) -> None:
+    """After the member above stopped: its swap API check is a cross naming it, the others still answer."""
+    row = _doctor_swap_api(pool_stack, tmp_path)
+    assert row["ok"] is False
+    assert row["detail"].startswith("1 of 3 pool members failed: emulator-3: "), row
+    assert "is unreachable" in row["detail"]
