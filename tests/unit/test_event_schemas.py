@@ -28,7 +28,10 @@ from .builders import make_job, snap
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "events" / "schemas"
 NOW = datetime(2024, 10, 16, 10, 0, 2, tzinfo=UTC)
-HIDDEN = {"version", "leaseUntil", "submitInDoubt", "deliveries", "taskToken", "webhookOutbox", "webhookDeliveries"}
+HIDDEN = {"version", "leaseUntil", "submitInDoubt", "deliveries", "taskToken", "webhookOutbox", "webhookDeliveries"} | {
+    "upstreamMember",  # the upstream pool's bookkeeping
+    "submittedAt",
+}
 """Job attributes public_view never shows (`extra` is not an attribute of the item)."""
 
 

@@ -402,6 +402,7 @@ class Job:
         """The record as users and event consumers see it: no lease, outbox or unknown internals."""
         hidden = {"version", "leaseUntil", "eventPending", "submitInDoubt", "deliveries", "taskToken"}
         hidden |= {"webhookOutbox", "webhookDeliveries"}
+        hidden |= {"upstreamMember", "submittedAt"}  # the upstream pool's bookkeeping: operators', not the schemas
         hidden |= DERIVED_INDEX_KEYS | set(self.extra)
         view = {k: v for k, v in self.to_item().items() if k not in hidden}
         # URLs travel on to event consumers and webhook receivers: never their query (a token, a
