@@ -2,20 +2,30 @@
 
 Whatever the body, the answer is a 4xx with a reason or the receiver's own answer, never a
 500: an unanswered or failed callback only makes relays that retry send it again.
+
+One route, matched here as Powertools' APIGatewayHttpResolver matches it (same pattern, same answers:
+a test compares them): importing Powertools' event_handler package (every resolver, AppSync's asyncio
+among them) cost about 40 ms of each cold start (bench_cold_start.py). `app`, that resolver with this
+route, is built on first use for the OpenAPI generator and the route tests.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import json
+import re
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from swapdrop import wiring
 from swapdrop.observability import logger, publish_metrics, tracer
 
-app = APIGatewayHttpResolver()
+PATH = "/callbacks/<job_id>"
+ROUTE = re.compile(r"^/callbacks/(?P<job_id>[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+)$")
+"""PATH as Powertools compiles it (event_handler.api_gateway: _NAMED_GROUP_BOUNDARY_PATTERN)."""
+NOT_FOUND = {"statusCode": 404, "message": "Not found"}
 
 
 class UnreadableBody(ValueError):
@@ -37,24 +47,69 @@ def raw_body(event: dict[str, Any]) -> bytes:
     return body.encode("utf-8", "surrogatepass")
 
 
-@app.post("/callbacks/<job_id>")
 @tracer.capture_method
-def receive_callback(job_id: str) -> Response:
-    event = app.current_event
+def receive_callback(job_id: str, event: dict[str, Any]) -> tuple[int, Any]:
+    """(status, JSON body) for one callback."""
     try:
-        body = raw_body(event.raw_event)
+        body = raw_body(event)
     except UnreadableBody as error:
-        return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body={"message": str(error)})
+        return 400, {"message": str(error)}
     reply = wiring.callback_receiver().receive(
         job_id=job_id,
-        token=event.get_query_string_value("token"),
+        token=(event.get("queryStringParameters") or {}).get("token"),
         body=body,
     )
-    return Response(status_code=reply.status_code, content_type=content_types.APPLICATION_JSON, body=reply.body)
+    return reply.status_code, reply.body
+
+
+def route(event: dict[str, Any]) -> str | None:
+    """The job id of a POST /callbacks/{jobId}, else None (the path without a stage's prefix, as Powertools)."""
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    path, stage = event.get("rawPath") or "", context.get("stage")
+    if stage and stage != "$default":
+        path = path[len("/" + stage) :]
+    match = ROUTE.match(path)
+    return match["job_id"] if match and str(http.get("method", "")).upper() == "POST" else None
+
+
+def answer(status: int, body: Any) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) response, as Powertools' resolver builds it."""
+    return {
+        "statusCode": status,
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+        "headers": {"Content-Type": "application/json"},
+        "cookies": [],
+    }
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @publish_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    job_id = route(event)
+    if job_id is None:
+        return answer(404, NOT_FOUND)
+    return answer(*receive_callback(job_id, event))
+
+
+@functools.cache
+def resolver() -> Any:
+    """The same route on Powertools' APIGatewayHttpResolver: what the OpenAPI generator and tests read."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+    app = APIGatewayHttpResolver()
+
+    @app.post(PATH)
+    def receive(job_id: str) -> Any:
+        status, body = receive_callback(job_id, app.current_event.raw_event)
+        return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return resolver()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

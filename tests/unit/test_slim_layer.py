@@ -163,3 +163,16 @@ print(sorted(m for m in sys.modules if m.startswith(("aws_lambda_powertools.util
       "aws_lambda_powertools.utilities.data_classes"))))
 """
     assert _fresh(code, function).strip() == "[]"
+
+
+def test_the_callback_function_routes_without_powertools_event_handler() -> None:
+    """Its one route is matched in callback_handler; the resolver (`app`) is built only when something asks."""
+    code = """
+import sys, callback_handler
+from swapdrop import wiring
+wiring.callback_receiver()
+cold = any(m.startswith("aws_lambda_powertools.event_handler") for m in sys.modules)
+routes = [(r.method, r.path) for r in callback_handler.app._dynamic_routes + callback_handler.app._static_routes]
+print(cold, routes)
+"""
+    assert _fresh(code).strip() == "False [('POST', '/callbacks/<job_id>')]"
