@@ -302,3 +302,21 @@ def test_a_redelivery_after_a_worker_died_between_send_and_record_submits_nothin
     assert list(harness.upstream.tasks) == [task_id], "adopted from GET /mj/task/list, not sent again"
     job = harness.job(lost.jobId)
     assert (job.status, job.taskId, job.attempts, job.leaseUntil) == (JobStatus.SUBMITTED, task_id, 2, None)
+
+
+@pytest.mark.usefixtures("instant_capacity_retry")
+def test_a_long_capacity_wait_never_reaches_the_dead_letter_queue(harness: Harness) -> None:
+    harness.put("faces/alice.jpg", FACE)
+    harness.put("inbox/alice/waits.jpg", TARGET)
+    harness.upstream.responses.append((200, {"code": 23, "description": "队列已满"}))
+    receives = int(harness.stack.parameters.get("QueueMaxReceiveCount", 10))
+    messages = _receive_all(harness)
+    for _ in range(receives + 2):  # more waits than a message may be received
+        (message,) = messages
+        assert _invoke(harness, [message]) == {"batchItemFailures": []}
+        messages = _receive_all(harness)
+    sqs = harness.stack.client("sqs")
+    assert sqs.receive_message(QueueUrl=harness.stack.dlq_url).get("Messages") is None
+    job = harness.job_for("inbox/alice/waits.jpg")
+    assert job.status is JobStatus.PENDING and job.attempts == 0
+    assert len(harness.upstream.swaps) == 1  # the container that saw the member full asked it once

@@ -21,6 +21,7 @@ from swapdrop.job_updates import update_job
 from swapdrop.jobs import Job, JobStatus, iso
 from swapdrop.observability import metrics
 from swapdrop.submission import Outcome, SubmitResult, Submitter, capacity_delay_seconds
+from swapdrop.submit_queue import SubmitQueue
 from swapdrop.task_snapshot import TaskSnapshot
 from swapdrop.upstream import (
     Accepted,
@@ -736,3 +737,31 @@ def test_a_lost_answer_records_its_member_even_on_the_last_attempt(world: World)
     assert (failed.status, failed.upstreamMember) == (JobStatus.FAILURE, "relay-c")
     kept = sm.record_retryable_failure(make_job(attempts=1, upstreamMember="relay-a"), now, "HTTP 502", 3, member="b")
     assert kept.job.upstreamMember == "relay-a"  # a failure that created nothing moves nothing
+
+
+class RecordingSqs:
+    def __init__(self, failed: int = 0) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.failed = failed
+
+    def get_queue_url(self, QueueName: str, QueueOwnerAWSAccountId: str) -> dict[str, str]:
+        return {"QueueUrl": f"https://sqs.example/{QueueOwnerAWSAccountId}/{QueueName}"}
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.batches.append(Entries)
+        return {"Failed": [{"Id": e["Id"]} for e in Entries[: self.failed]]}
+
+
+def test_jobs_are_sent_again_ten_a_call_with_their_delays_capped_at_sqs_limit() -> None:
+    sqs = RecordingSqs()
+    waits = [(f"job-{i}", 20 + i) for i in range(11)] + [("job-late", 5000)]
+    SubmitQueue(sqs).send_again(QUEUE_ARN, waits)
+    assert [len(batch) for batch in sqs.batches] == [10, 2]
+    sent = [entry for batch in sqs.batches for entry in batch]
+    assert [json.loads(e["MessageBody"]) for e in sent] == [{"jobId": job_id} for job_id, _ in waits]
+    assert [e["DelaySeconds"] for e in sent] == [*(20 + i for i in range(11)), 900]
+
+
+def test_a_message_sqs_did_not_take_is_an_error_so_the_received_one_comes_back() -> None:
+    with pytest.raises(RuntimeError, match="SQS did not take 1 of 1 messages sent again"):
+        SubmitQueue(RecordingSqs(failed=1)).send_again(QUEUE_ARN, [("job-1", 20)])
