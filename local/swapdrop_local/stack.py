@@ -32,7 +32,7 @@ from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.log_shipper import FunctionLogs, LogFile, LogFileHandler
-from swapdrop_local.moto_routing import remember_backends
+from swapdrop_local.moto_routing import keep_connections_alive, quiet_request_log, remember_backends
 from swapdrop_local.provision import LocalStack, local_client, provision
 from swapdrop_local.s3_gateway import Keys, S3Gateway
 from swapdrop_local.sqs_source import SqsEventSource
@@ -191,6 +191,8 @@ class RunningStack:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._open_log(self.log_file)
         remember_backends()  # moto looks every request's backend up under one lock: 1-2 ms each
+        keep_connections_alive()  # werkzeug closes every connection: a TCP connect and a thread per AWS call
+        quiet_request_log()  # no line per request on the console
         if options.count_aws_calls:
             self.aws_calls = AwsCallLog()
             self.moto = CountingMotoServer(self.aws_calls)
@@ -199,6 +201,8 @@ class RunningStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        if options.upstream and options.upstream_pool is not None:
+            raise ValueError("upstream and upstream_pool exclude each other: the pool's members are local emulators")
         upstream_url = options.upstream or self._start_emulators()
         routes: list[Route] = []
         jwt_routes: list[Route] = []
