@@ -50,6 +50,7 @@ EXPECTED_GRANTS: dict[str, list[tuple[str, Any]]] = {
         ("secretsmanager:GetSecretValue", CALLBACK_TOKEN),
         ("sqs:ChangeMessageVisibility", QUEUE),
         ("sqs:GetQueueUrl", QUEUE),
+        ("sqs:SendMessage", QUEUE),  # a job waiting for upstream capacity sent again as {"jobId"}
         ("sqs:SendMessage", WEBHOOK_QUEUE),  # webhook messages handed over
         ("events:PutEvents", BUS),
         *TASK_TOKENS,
