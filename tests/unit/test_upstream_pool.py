@@ -765,3 +765,24 @@ def test_jobs_are_sent_again_ten_a_call_with_their_delays_capped_at_sqs_limit() 
 def test_a_message_sqs_did_not_take_is_an_error_so_the_received_one_comes_back() -> None:
     with pytest.raises(RuntimeError, match="SQS did not take 1 of 1 messages sent again"):
         SubmitQueue(RecordingSqs(failed=1)).send_again(QUEUE_ARN, [("job-1", 20)])
+
+
+def test_an_invalid_pool_fails_the_delivery_before_the_job_is_touched(ready: World) -> None:
+    harness = Harness(json.dumps({"apiKey": KEY, "members": [{"name": "a", "running": 0}]}))
+    item = upload(TARGET_KEY)
+    ready.gateway.script(Retryable("every upstream member is full (x: full)", capacity=True))
+    ready.submitter().submit(item, LEASE)  # the job exists, waiting
+    before = store_calls(ready)
+    submitter = Submitter(
+        jobs=ready.jobs,
+        media=ready.media,
+        upstream=harness.pool,
+        finisher=ready.finisher,
+        callback_secret=ready.read_secret,
+        policy=ready.policy,
+        clock=ready.clock,
+    )
+    with pytest.raises(PoolConfigError, match=r"members\[0\]\.running") as raised:
+        submitter.submit_job(item.job_id, LEASE)
+    assert KEY not in str(raised.value)
+    assert store_calls(ready) == before  # the message comes back; the job is as it was
