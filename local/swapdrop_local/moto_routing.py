@@ -31,3 +31,170 @@ def _remembered(self: Any, host: str | None) -> Any:
 def remember_backends() -> None:
     """Make moto's dispatcher remember each host's backend (idempotent; for the whole process)."""
     werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _remembered  # type: ignore[method-assign]
+
+
+# --- keep-alive ------------------------------------------------------------------------------------------
+# werkzeug's development server, which moto's server runs on, answers every request with "Connection: close"
+# (http.server cannot skip a body the app left unread before the next request line). Every AWS call of every
+# function then opened a TCP connection and moto started a thread for it: some 35 connections a job, most of
+# the local stack's CPU. AWS keeps connections open, and botocore reuses them. The local stack does the same:
+# the body the app left unread is drained (or, past DRAIN_LIMIT or for a chunked body, the connection closed)
+# and the response keeps the connection open unless the client asked to close it.
+
+DRAIN_LIMIT = 1024 * 1024
+"""More unread body than this: close the connection rather than read it."""
+IDLE_SECONDS = 120
+"""A kept-alive connection that sends no request for this long is closed (its thread ends)."""
+
+_handler = werkzeug_app.MotoRequestHandler
+_original_make_environ = _handler.make_environ
+_original_run_wsgi = _handler.run_wsgi
+_original_send_header = _handler.send_header
+
+
+class _CountedBody:
+    """The request body (Content-Length bytes of the connection) as the app reads it, so that what it left
+    unread can be drained before the next request on the same connection."""
+
+    def __init__(self, stream: Any, length: int) -> None:
+        self._stream = stream
+        self.left = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self.left if size is None or size < 0 else min(size, self.left)
+        if wanted <= 0:
+            return b""
+        data = self._stream.read(wanted)
+        self.left -= len(data)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        wanted = self.left if size is None or size < 0 else min(size, self.left)
+        if wanted <= 0:
+            return b""
+        data = self._stream.readline(wanted)
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def __iter__(self) -> Any:
+        return iter(self.readline, b"")
+
+    def drain(self) -> bool:
+        """Read what is left; False when it is too much (or the client stopped sending)."""
+        if self.left > DRAIN_LIMIT:
+            return False
+        while self.left > 0:
+            if not self.read(65536):
+                return False
+        return True
+
+
+class _NothingMore:
+    """What werkzeug's after-response drain reads on a kept connection: nothing (the app's own body was
+    drained already; what may follow is the client's next request, which must stay in the socket)."""
+
+    @staticmethod
+    def read(_size: int = -1) -> bytes:
+        return b""
+
+
+class _ServerView:
+    """The handler's server, with the app this one request runs (werkzeug reads `self.server.app`)."""
+
+    def __init__(self, server: Any, app: Any) -> None:
+        self._server, self.app = server, app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+def _make_environ(self: Any) -> dict[str, Any]:
+    environ = _original_make_environ(self)
+    if environ.get("wsgi.input_terminated"):  # a chunked body (werkzeug dechunks it): closed after, as before
+        return environ
+    length = str(environ.get("CONTENT_LENGTH") or "0")
+    body = _CountedBody(environ["wsgi.input"], int(length) if length.isdigit() else 0)
+    environ["wsgi.input"] = self._swapdrop_body = body
+    return environ
+
+
+def _run_wsgi(self: Any) -> None:
+    self._swapdrop_body = None
+    self._swapdrop_kept = False
+    self._swapdrop_broken = False
+    self._swapdrop_wanted = not self.close_connection  # the request's wish: HTTP/1.1 without "Connection: close"
+    server, rfile = self.server, self.rfile
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            iterable = server.app(environ, start_response)
+            try:
+                yield from iterable
+            finally:
+                if hasattr(iterable, "close"):
+                    iterable.close()
+        except BaseException:
+            self._swapdrop_broken = True  # werkzeug answers 500 and the connection closes
+            raise
+        body = self._swapdrop_body
+        if self._swapdrop_wanted and body is not None and body.drain():
+            self.rfile = _NothingMore()  # werkzeug's own drain must not read the client's next request
+        else:
+            self._swapdrop_broken = True
+
+    self.server = _ServerView(server, app)
+    try:
+        _original_run_wsgi(self)
+    except BaseException:
+        self.close_connection = True
+        raise
+    finally:
+        self.server, self.rfile = server, rfile
+    if not self._swapdrop_kept or self._swapdrop_broken:
+        self.close_connection = True
+
+
+def _send_header(self: Any, keyword: str, value: str) -> None:
+    if keyword.lower() == "connection" and value.lower() == "close" and getattr(self, "_swapdrop_wanted", False):
+        body = getattr(self, "_swapdrop_body", None)
+        if body is not None and not self._swapdrop_broken and body.left <= DRAIN_LIMIT:
+            self._swapdrop_kept = True
+            return  # werkzeug's blanket close: this connection stays open (the body is drained by then)
+    _original_send_header(self, keyword, value)
+
+
+def keep_connections_alive() -> None:
+    """Let moto's server keep HTTP/1.1 connections open, as AWS does (idempotent; for the whole process)."""
+    _handler.make_environ = _make_environ  # type: ignore[method-assign]
+    _handler.run_wsgi = _run_wsgi  # type: ignore[method-assign]
+    _handler.send_header = _send_header  # type: ignore[method-assign]
+    _handler.timeout = IDLE_SECONDS
+    # werkzeug writes the status line, headers and body in separate sends: on a kept connection Nagle's
+    # algorithm would hold each small write for the client's delayed ACK (40 ms a request).
+    _handler.disable_nagle_algorithm = True
+
+
+def _no_request_line(self: Any, code: Any = "-", size: Any = "-") -> None:
+    """moto's server logs every request it answers (werkzeug's INFO line, to stderr when nothing configured
+    logging): thousands of lines in a bench or a demo. Errors are still logged."""
+
+
+_original_log_error = _handler.log_error
+
+
+def _log_error(self: Any, format: str, *args: Any) -> None:
+    if format.startswith("Request timed out"):
+        return  # http.server's words for a kept connection that sent no next request within IDLE_SECONDS
+    _original_log_error(self, format, *args)
+
+
+def quiet_request_log() -> None:
+    """Stop moto's server logging a line per request, or an error per idle kept connection it closes
+    (idempotent; for the whole process)."""
+    _handler.log_request = _no_request_line  # type: ignore[method-assign]
+    _handler.log_error = _log_error  # type: ignore[method-assign]

@@ -676,6 +676,22 @@ class S3Gateway:
             def log_message(self, format: str, *args: Any) -> None:  # presigned URLs carry signatures
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                self._moto: http.client.HTTPConnection | None = None
+                """This client connection's connection to moto, kept open between its requests."""
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    self._drop_moto()
+
+            def _drop_moto(self) -> None:
+                if self._moto is not None:
+                    self._moto.close()
+                    self._moto = None
+
             def _handle(self) -> None:
                 split = urlsplit(self.path)
                 headers = list(self.headers.items())
@@ -812,37 +828,54 @@ class S3Gateway:
                 return _Exact(self.rfile, length) if length else None
 
             def _forward(self, body: Any, headers: list[tuple[str, str]] | None = None) -> None:
+                """Send the request on to moto over this client's kept connection (a fresh one when there is
+                none, or when a kept one turns out closed and the body can be sent again)."""
                 headers = headers if headers is not None else list(self.headers.items())
-                connection = http.client.HTTPConnection(*gateway._upstream, timeout=300)
-                try:
-                    connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-                    chunked_in = False
-                    for name, value in headers:
-                        lower = name.lower()
-                        if lower in _HOP_BY_HOP or lower == "expect":  # moto gets the body at once
-                            chunked_in = chunked_in or lower == "transfer-encoding"
-                            continue
-                        connection.putheader(name, value)
-                    if isinstance(body, bytes) and chunked_in:
-                        connection.putheader("Content-Length", str(len(body)))
-                    connection.endheaders()
-                    if isinstance(body, bytes):
-                        connection.send(body)
-                    elif body is not None:
-                        while chunk := body.read(_CHUNK):
-                            connection.send(chunk)
-                    response = connection.getresponse()
-                except (http.client.InvalidURL, ValueError):
-                    self._refuse(S3Error(400, "InvalidURI", "Couldn't parse the specified URI."))
-                    return
-                except OSError:
-                    log.warning("s3 gateway: moto did not answer %s", self.command)
-                    self._refuse(S3Error(503, "ServiceUnavailable", "Please reduce your request rate."))
-                    return
+                replayable = body is None or isinstance(body, bytes)
+                for attempt in range(2):
+                    reused = self._moto is not None
+                    if self._moto is None:
+                        self._moto = http.client.HTTPConnection(*gateway._upstream, timeout=300)
+                    try:
+                        response = self._send_to_moto(self._moto, body, headers)
+                        break
+                    except (http.client.InvalidURL, ValueError):
+                        self._drop_moto()
+                        self._refuse(S3Error(400, "InvalidURI", "Couldn't parse the specified URI."))
+                        return
+                    except (OSError, http.client.HTTPException):
+                        self._drop_moto()
+                        if reused and replayable and attempt == 0:
+                            continue  # moto closed the kept connection: once more on a new one
+                        log.warning("s3 gateway: moto did not answer %s", self.command)
+                        self._refuse(S3Error(503, "ServiceUnavailable", "Please reduce your request rate."))
+                        return
                 try:
                     self._relay(response)
                 finally:
-                    connection.close()
+                    if response.will_close or not response.isclosed():
+                        self._drop_moto()  # moto closes it, or its answer was not read to the end
+
+            def _send_to_moto(
+                self, connection: http.client.HTTPConnection, body: Any, headers: list[tuple[str, str]]
+            ) -> http.client.HTTPResponse:
+                connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                chunked_in = False
+                for name, value in headers:
+                    lower = name.lower()
+                    if lower in _HOP_BY_HOP or lower == "expect":  # moto gets the body at once
+                        chunked_in = chunked_in or lower == "transfer-encoding"
+                        continue
+                    connection.putheader(name, value)
+                if isinstance(body, bytes) and chunked_in:
+                    connection.putheader("Content-Length", str(len(body)))
+                connection.endheaders()
+                if isinstance(body, bytes):
+                    connection.send(body)
+                elif body is not None:
+                    while chunk := body.read(_CHUNK):
+                        connection.send(chunk)
+                return connection.getresponse()
 
             def _relay(self, response: http.client.HTTPResponse) -> None:
                 self.send_response(response.status, response.reason)
@@ -857,6 +890,7 @@ class S3Gateway:
                     self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 if bodiless:
+                    response.close()  # nothing to read; the connection to moto stays usable
                     return
                 try:
                     while chunk := response.read(_CHUNK):
