@@ -44,6 +44,8 @@ LARGE = {"latency_jobs": 100, "burst": 500, "bare_jobs": 200}
 LATENCY_P50_TARGET = 1.5
 THROUGHPUT_TARGET = 0.5
 SETTLE_DEADLINE_SECONDS = 300.0
+UPLOAD_THREADS = 10
+"""The burst's uploaders: as many as the upload client's connection pool holds (botocore's default)."""
 POLL_SECONDS = 1.0
 """How often the bench scans the table for settled jobs: rarely, since the scan loads the same moto server
 (the figures come from the records' own times, so the interval does not shift them)."""
@@ -261,7 +263,7 @@ def measure(large: bool, log_file: Path | None = None) -> dict[str, Any]:
             with lock:
                 burst[key] = started
 
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
             list(pool.map(put, range(sizes["burst"])))
         burst_records = pipeline.wait_settled(list(burst))
         statuses |= {r["status"] for r in burst_records.values()}

@@ -177,3 +177,26 @@ def test_a_send_to_a_dead_worker_leaves_nothing_for_the_collector_to_trip_on(mon
     parent, child = multiprocessing.Pipe()
     send_message(parent, ("request-id", {"ok": True}))
     assert child.recv() == ("request-id", {"ok": True}), "the worker side still reads it with recv()"
+
+
+def test_a_profiled_function_writes_each_workers_invocation_stats_when_it_stops(tmp_path: Path) -> None:
+    import pstats
+
+    from swapdrop_local.functions import PROFILE_DIR_VARIABLE
+
+    spec = FunctionSpec(
+        name="TestFunction",
+        code_dir=HANDLERS,
+        handler="runtime_test_handler.lambda_handler",
+        timeout=30,
+        memory=128,
+        events={},
+    )
+    function = LocalFunction(spec, {PROFILE_DIR_VARIABLE: str(tmp_path)}, [], 1)
+    pid = function.invoke({})["pid"]
+    function.invoke({})
+    function.close()
+
+    stats = pstats.Stats(str(tmp_path / f"TestFunction-{pid}.prof"))
+    handled = [key for key in stats.stats if key[2] == "lambda_handler"]  # type: ignore[attr-defined]
+    assert handled and stats.stats[handled[0]][1] == 2, "both invocations, and only them"  # type: ignore[attr-defined]
