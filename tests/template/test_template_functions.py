@@ -95,9 +95,14 @@ def test_common_layer(resources: dict[str, Any]) -> None:
     assert props["ContentUri"] == "layers/common/"
     assert "python3.13" in props.get("CompatibleRuntimes", []), "CommonLayer is not marked for python3.13"
     assert props.get("CompatibleArchitectures") == ["arm64"]
-    assert layer.get("Metadata") == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}, (
-        "without BuildArchitecture arm64 sam build fetches x86_64 wheels (pydantic-core, pillow)"
+    assert layer.get("Metadata") == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}, (
+        "the layer is built by layers/common/Makefile (arm64 wheels, trimmed, with .pyc)"
     )
+    makefile = (ROOT / "layers" / "common" / "Makefile").read_text(encoding="utf-8")
+    assert "build-CommonLayer:" in makefile and "--platform manylinux2014_aarch64" in makefile, (
+        "the Makefile must build the CommonLayer target from aarch64 wheels (else Lambda on arm64 cannot load them)"
+    )
+    assert "compileall" in makefile and "unchecked-hash" in makefile, "the layer must ship .pyc (/opt is read-only)"
 
 
 def test_layer_requirements_ask_for_tracer_and_parser_extras() -> None:
