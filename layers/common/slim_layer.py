@@ -21,14 +21,21 @@ from pathlib import Path
 
 SERVICES = frozenset({"dynamodb", "events", "s3", "secretsmanager", "sqs", "stepfunctions"})
 """Every AWS service a Swapdrop function builds a client for (wiring.py, Powertools' SecretsProvider and
-idempotency store): their botocore models stay, the others go."""
-BOTOCORE_SHARED = frozenset({"_retry.json", "endpoints.json", "partitions.json", "sdk-default-configuration.json"})
+idempotency store): their botocore models stay, the others go (the shared files in data/ stay)."""
 PIL_UNUSED = ("_avif", "_imagingcms", "_imagingft", "_imagingmath", "_imagingmorph", "_imagingtk")
 """Pillow extensions for AVIF, ImageCms, ImageFont, ImageMath, ImageMorph and ImageTk: image_check opens
 JPEG, PNG and WebP only (core _imaging and _webp stay)."""
-PIL_LIBS_UNUSED = ("libavif-", "libbrotlicommon-", "libbrotlidec-", "libfreetype-", "libharfbuzz-", "liblcms2-")
-"""Libraries in pillow.libs needed only by PIL_UNUSED (libpng16 only by freetype); a build test checks that every
-library a remaining extension needs is still there."""
+PIL_LIBS_UNUSED = (
+    "libavif-",
+    "libbrotlicommon-",
+    "libbrotlidec-",
+    "libfreetype-",
+    "libharfbuzz-",
+    "liblcms2-",
+    "libpng16-",
+)
+"""Libraries in pillow.libs needed only by PIL_UNUSED (libpng16 and brotli only by freetype; Pillow's own PNG
+codec uses zlib); a build test checks that every library a remaining extension needs is still there."""
 KEPT_DIST_INFO = frozenset({"METADATA"})
 
 
@@ -45,7 +52,7 @@ def slim(python_dir: Path) -> int:
         if extension.name.split(".")[0] in PIL_UNUSED:
             extension.unlink()
     for library in (python_dir / "pillow.libs").glob("*"):
-        if library.name.startswith((*PIL_LIBS_UNUSED, "libpng16-")):
+        if library.name.startswith(PIL_LIBS_UNUSED):
             library.unlink()
     for pattern in ("*.js", "*.css"):
         for asset in (python_dir / "aws_lambda_powertools" / "event_handler" / "openapi" / "swagger_ui").glob(pattern):
