@@ -48,7 +48,9 @@ def submit_floor() -> Counter[str]:
             # the face and its source key (recorded before sending: a rejection or a crash still names them),
             # the task id (after the answer). The job in hand is never read again.
             "dynamodb:PutItem": 4,
-            "s3:ListObjectsV2": 1,  # the face lookup (faces/<name>.<ext>: one prefix)
+            # the face lookup: the key this container found for the face (the warm-up job's LIST of
+            # faces/<name>.<ext>), confirmed with a HEAD, a twelfth of a LIST's price
+            "s3:HeadObject": 1,
             "s3:GetObject": 2,  # the face and the target
         }
     )
