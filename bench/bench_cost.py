@@ -20,8 +20,9 @@ figure; the swap API is excluded, as the issue asks.
 Memory sweep (submit, a 10 MiB target): Lambda gives a function CPU in proportion to its memory
 (1,769 MB = one vCPU); this machine does not, so the same run takes the same time at every size here.
 What is measured: the submit worker's CPU time and wall time for the job and its peak RSS (VmHWM), then
-its peak RSS after the worst accepted input: a flat WebP of image_check.MAX_PIXELS (a WebP is decoded in
-full; a large PNG is only verified), which is what the memory size must hold.
+its peak RSS after the worst accepted input: a flat WebP of image_check.WEBP_DECODE_MAX_PIXELS (the
+largest WebP decoded in full; larger ones are chunk-checked, a large PNG only verified, a JPEG decoded at
+1/8 scale), which is what the memory size must hold.
 What is modelled: wall(M) = (wall - cpu) + cpu * max(1, 1769 / M), the CPU part slowed by the share of a
 vCPU that M MB buys (one local core counted as one vCPU), and GB-s(M) = wall(M) * M / 1024. The size
 chosen is the cheapest whose memory holds the peak RSS with a 1.5x margin.
@@ -401,8 +402,9 @@ def _sweep(pipeline: Pipeline, durations: dict[str, list[float]]) -> dict[str, A
     pipeline.wait_settled([key])
     cpu = sum(_cpu_seconds(pid) - cpu_before[pid] for pid in pids if pid in submit.worker_pids())
     png_rss = max(_peak_rss_mb(pid) for pid in submit.worker_pids())
-    # The most memory an accepted input takes: image_check decodes a WebP in full (libwebp cannot just
-    # verify), so a flat WebP of MAX_PIXELS (a few KB on S3) is the submit's worst case, not the largest file.
+    # The most memory an accepted input takes: image_check decodes a WebP in full up to its decode limit
+    # (libwebp cannot just verify; ~16 bytes a pixel), so a flat WebP at that limit (a few KB on S3) is the
+    # submit's worst case, not the largest file. Larger WebPs are checked by their chunks, not decoded.
     webp_key = f"inbox/{pipeline.face}/widest.webp"
     pipeline.s3.put_object(Bucket=pipeline.info["bucket"], Key=webp_key, Body=_flat_webp())
     pipeline.wait_settled([webp_key])
@@ -416,11 +418,11 @@ def _sweep(pipeline: Pipeline, durations: dict[str, list[float]]) -> dict[str, A
 
 
 def _flat_webp() -> bytes:
-    """A one-colour WebP of (nearly) image_check.MAX_PIXELS: tiny to upload, the most to decode."""
+    """A one-colour WebP of (nearly) image_check.WEBP_DECODE_MAX_PIXELS: tiny to upload, the most to decode."""
     from PIL import Image
-    from swapdrop.image_check import MAX_PIXELS
+    from swapdrop.image_check import WEBP_DECODE_MAX_PIXELS
 
-    side = int(math.sqrt(MAX_PIXELS)) - 8
+    side = int(math.sqrt(WEBP_DECODE_MAX_PIXELS)) - 8
     buffer = io.BytesIO()
     Image.new("RGB", (side, side), (120, 30, 200)).save(buffer, format="WEBP", quality=50)
     return buffer.getvalue()
@@ -548,7 +550,7 @@ def figures(large: bool = False) -> list[Figure]:
     )
     out.append(
         Figure(
-            "submit's peak RSS, worst accepted input (a 50 MP WebP, decoded in full)",
+            "submit's peak RSS, worst accepted input (a 4 MP WebP, the largest decoded in full)",
             result["sweep_rss_mb"],
             "MB",
             note=f"{result['sweep_bytes'] / 2**20:.1f} MiB noise PNG: {result['sweep_png_rss_mb']:.0f} MB;"

@@ -129,3 +129,61 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale() -> None:
     """12 MP at 1/8 scale: the check never holds the full-size pixels (36 MB)."""
     data = photo("JPEG", (4000, 3000), quality=70)
     assert (inspect_image(data, "x").width, inspect_image(data, "x").height) == (4000, 3000)
+
+
+# --- WebP: the chunk walk, and a full decode only where it fits in memory ------------------------------
+
+
+def _webp_chunks(data: bytes) -> list[tuple[bytes, int]]:
+    chunks, position = [], 12
+    while position < len(data):
+        size = int.from_bytes(data[position + 4 : position + 8], "little")
+        chunks.append((data[position : position + 4], size))
+        position += 8 + size + (size & 1)
+    return chunks
+
+
+def _flat_webp(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (120, 80, 40)).save(buffer, "WEBP", quality=80)
+    return buffer.getvalue()
+
+
+def test_a_large_webp_is_checked_by_its_chunks_without_a_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat 50 MP WebP is ~90 KB on S3 and ~800 MB decoded: above WEBP_DECODE_MAX_PIXELS nothing is decoded."""
+    from PIL import WebPImagePlugin
+    from swapdrop import image_check
+
+    data = _flat_webp((2_100, 2_000))  # 4.2 MP, just over the decode limit
+    assert image_check.WEBP_DECODE_MAX_PIXELS < 2_100 * 2_000
+
+    def no_decode(self: object) -> None:
+        raise AssertionError("a WebP over the decode limit was decoded")
+
+    monkeypatch.setattr(WebPImagePlugin.WebPImageFile, "load", no_decode)
+    assert (inspect_image(data, "x").width, inspect_image(data, "x").height) == (2_100, 2_000)
+    with pytest.raises(AssertionError, match="was decoded"):
+        inspect_image(_flat_webp((200, 100)), "x")  # small ones still are
+
+
+def test_a_large_webp_whose_chunk_is_cut_is_refused_even_if_the_riff_size_is_patched() -> None:
+    data = bytearray(_flat_webp((2_100, 2_000)))
+    assert any(fourcc in (b"VP8 ", b"VP8L") for fourcc, _ in _webp_chunks(bytes(data)))
+    cut = data[: len(data) - 40]
+    cut[4:8] = (len(cut) - 8).to_bytes(4, "little")  # the container now agrees; the image chunk does not
+    with pytest.raises(InvalidImage, match=r"^x is truncated or damaged: the image data ends early$"):
+        inspect_image(bytes(cut), "x")
+
+
+def test_a_webp_container_without_image_data_is_refused() -> None:
+    exif = b"EXIF" + (4).to_bytes(4, "little") + b"abcd"
+    data = b"RIFF" + (4 + len(exif)).to_bytes(4, "little") + b"WEBP" + exif
+    with pytest.raises(InvalidImage, match="damaged"):
+        inspect_image(data, "x")
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.7, 0.95])
+def test_a_large_webp_cut_anywhere_is_refused(fraction: float) -> None:
+    data = _flat_webp((2_100, 2_000))
+    with pytest.raises(InvalidImage, match="ends early"):
+        inspect_image(data[: int(len(data) * fraction)], "x")
