@@ -738,6 +738,7 @@ BY_DESIGN = {
     # when: each job has its own moments, and the list-index keys derive from its id and time
     "createdAt",
     "updatedAt",
+    "submittedAt",
     "finishedAt",
     "listSort",
     "listAll",
