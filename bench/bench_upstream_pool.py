@@ -50,6 +50,9 @@ SPEEDUP_TARGET = 2.7
 FAILING_FAULT = "status=500@0.5"
 """The failing member: half of its submits answer HTTP 500 (an nginx-style page), at random."""
 POLL_SECONDS = 2.0
+STALL_SECONDS = 180.0
+"""No job reaching its end for this long (the reconciler runs every 5 s): the rest are stuck; the run stops
+and reports them (a --large run once left one job PENDING with no message to carry it) instead of hanging."""
 TERMINAL = {"SUCCESS", "FAILURE", "REJECTED", "CANCELLED"}
 
 _deserialize = TypeDeserializer().deserialize
@@ -180,7 +183,7 @@ def drain(members: int, jobs: int, swap_seconds: float, failing: int | None = No
             list(uploads.map(upload, range(jobs)))
         records = _wait_terminal(dynamodb, info["jobs_table"], jobs, deadline=600 + 2 * jobs * swap_seconds)
         first = min(started)
-        last = max(_terminal_at(record) for record in records)
+        last = max(_terminal_at(record) for record in records if record["status"] in TERMINAL)
         seconds = last - first
         per_member, submits, busy = {}, {}, 0.0
         for member, emulator in zip(stack.pool, stack.emulators, strict=True):
@@ -202,8 +205,10 @@ def drain(members: int, jobs: int, swap_seconds: float, failing: int | None = No
 
 
 def _wait_terminal(dynamodb: Any, table: str, jobs: int, deadline: float) -> list[dict[str, Any]]:
-    """Every job record once all `jobs` are terminal (the burst's only jobs in this stack's table)."""
+    """Every job record once all `jobs` are terminal (the burst's only jobs in this stack's table), or once
+    none has reached its end for STALL_SECONDS (the others are then reported with their status)."""
     give_up = time.monotonic() + deadline
+    terminal, progressed = -1, time.monotonic()
     while True:
         items, start = [], None
         while True:
@@ -219,8 +224,12 @@ def _wait_terminal(dynamodb: Any, table: str, jobs: int, deadline: float) -> lis
         records = [r for r in records if "targetKey" in r]
         if len(records) >= jobs and all(r["status"] in TERMINAL for r in records):
             return records
+        done = sum(r["status"] in TERMINAL for r in records)
+        if done != terminal:
+            terminal, progressed = done, time.monotonic()
+        elif done and len(records) >= jobs and time.monotonic() - progressed > STALL_SECONDS:
+            return records  # stuck: the figures say how many never finished
         if time.monotonic() > give_up:
-            done = sum(r["status"] in TERMINAL for r in records)
             raise RuntimeError(f"{done} of {jobs} jobs terminal after {deadline:.0f} s")
         time.sleep(POLL_SECONDS)
 
