@@ -426,9 +426,8 @@ class Submitter:
         cache: dict[str, tuple[str, float]] = vars(self).setdefault("_face_keys", {})
         now = self._monotonic()
         kept = cache.get(face)
-        if kept is not None and now - kept[1] < self.FACE_CACHE_SECONDS:
-            if self._media.head(kept[0]) is not None:
-                return kept[0]
+        if kept is not None and now - kept[1] < self.FACE_CACHE_SECONDS and self._media.head(kept[0]) is not None:
+            return kept[0]
         cache.pop(face, None)
         listed = [key for prefix in face_key_candidate_prefixes(face) for key in self._media.list_keys(prefix)]
         keys = match_face_keys(face, listed)
