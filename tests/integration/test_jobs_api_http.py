@@ -764,10 +764,22 @@ def test_a_drop_folder_job_and_an_api_job_take_the_same_path(api: Http, face: st
     same = {k: v for k, v in inbox_record.items() if k not in BY_DESIGN}
     assert {k: v for k, v in api_record.items() if k not in BY_DESIGN} == same
     assert same["sourceKey"] == f"faces/{face}.jpg" and same["attempts"] == 1
-    steps = lambda record: [(t["from"], t["to"], t["via"]) for t in record["history"]]  # noqa: E731
+    # Who records SUBMITTED first, the submit's answer or the task's own SUBMITTED callback, is a race
+    # either job may run either way; the callback first costs one write more (the submit's answer then
+    # only adds the lease's end and the member).
+    submitted_via = lambda record: next(  # noqa: E731
+        t["via"] for t in record["history"] if (t["from"], t["to"]) == ("PENDING", "SUBMITTED")
+    )
+    steps = lambda record: [  # noqa: E731
+        (t["from"], t["to"], "submit|callback" if (t["from"], t["to"]) == ("PENDING", "SUBMITTED") else t["via"])
+        for t in record["history"]
+    ]
+    assert {submitted_via(api_record), submitted_via(inbox_record)} <= {"submit", "callback"}
     assert steps(api_record) == [("AWAITING_UPLOAD", "PENDING", "upload"), *steps(inbox_record)]
-    assert steps(inbox_record)[0] == ("PENDING", "SUBMITTED", "submit")
-    assert api_record["version"] == inbox_record["version"] + 1  # its one more write: the upload's binding
+    assert steps(inbox_record)[0] == ("PENDING", "SUBMITTED", "submit|callback")
+    raced = lambda record: int(submitted_via(record) == "callback")  # noqa: E731
+    # the API job's one more write: the upload's binding
+    assert api_record["version"] - raced(api_record) == inbox_record["version"] - raced(inbox_record) + 1
     assert (inbox_record.get("origin"), api_record["origin"]) == (None, "api")
     assert (inbox_record["resultKey"], api_record["resultKey"]) == (
         f"results/{face}/same.jpg",
