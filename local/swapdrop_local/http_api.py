@@ -269,6 +269,9 @@ class HttpApiServer:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = server.idle_timeout  # socket timeout for every connection (headers, keep-alive)
+            # Status line, headers and body go out in separate sends: on a kept connection Nagle's algorithm
+            # would hold each later write for the client's delayed ACK (40 ms an answer). AWS answers at once.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # query strings carry tokens
                 pass

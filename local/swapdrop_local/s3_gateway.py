@@ -672,6 +672,9 @@ class S3Gateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = IDLE_TIMEOUT_SECONDS
+            # Status line, headers and body go out in separate sends: on a kept connection Nagle's algorithm
+            # would hold each later write for the client's delayed ACK (40 ms an answer). AWS answers at once.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # presigned URLs carry signatures
                 pass
