@@ -317,7 +317,7 @@ def measure(large: bool) -> dict[str, Any]:
     ledger = WriteLedger()
     durations: dict[str, list[float]] = defaultdict(list)
     jobs = JOBS_LARGE if large else JOBS
-    pipeline = Pipeline()
+    pipeline = Pipeline(moto_in_process=True)  # the ledger and the counter hook moto's backend in this process
     try:
         warm = [pipeline.upload("warm")[0]]  # the first invocations of each worker set up clients and caches
         pipeline.wait_settled(warm)

@@ -11,6 +11,7 @@ recorded under LOCAL_STACK.
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 from collections import Counter
@@ -123,24 +124,45 @@ def _s3_operation(environ: dict[str, Any]) -> str:
 
 
 class CountingMiddleware:
-    def __init__(self, app: Callable[..., Any], log: AwsCallLog) -> None:
+    """Records each request, then hands it to moto. With `answer_path`, a GET there answers the log itself
+    (uncounted): {"total", "calls": [[caller, service, operation], ...] from `?since=N`; N < 0: none}."""
+
+    def __init__(self, app: Callable[..., Any], log: AwsCallLog, answer_path: str | None = None) -> None:
         self._app = app
         self._log = log
+        self._answer_path = answer_path
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if self._answer_path and environ.get("PATH_INFO") == self._answer_path:
+            return self._answer(environ, start_response)
         self._log.record(describe(environ))
         return self._app(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        try:
+            since = int((parse_qs(environ.get("QUERY_STRING", "")).get("since") or ["0"])[0])
+        except ValueError:
+            start_response("400 Bad Request", [("Content-Type", "text/plain")])
+            return [b"since must be an integer"]
+        total = self._log.mark()
+        calls = [] if since < 0 else [[c.caller, c.service, c.operation] for c in self._log.since(since)]
+        body = json.dumps({"total": total, "calls": calls}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
 
 class CountingMotoServer(ThreadedMotoServer):
     """moto's threaded server with CountingMiddleware in front of its app (moto's own start-up otherwise)."""
 
-    def __init__(self, log: AwsCallLog, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, log: AwsCallLog, ip_address: str = "127.0.0.1", port: int = 0, answer_path: str | None = None
+    ) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.calls = log
+        self._answer_path = answer_path
 
     def _server_entry(self) -> None:
-        app = CountingMiddleware(DomainDispatcherApplication(create_backend_app), self.calls)
+        app = CountingMiddleware(DomainDispatcherApplication(create_backend_app), self.calls, self._answer_path)
         self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()

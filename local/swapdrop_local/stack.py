@@ -32,7 +32,8 @@ from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
 from swapdrop_local.log_shipper import FunctionLogs, LogFile, LogFileHandler
-from swapdrop_local.moto_routing import keep_connections_alive, quiet_request_log, remember_backends
+from swapdrop_local.moto_process import MotoProcess
+from swapdrop_local.moto_routing import patch_moto
 from swapdrop_local.provision import LocalStack, local_client, provision
 from swapdrop_local.s3_gateway import Keys, S3Gateway
 from swapdrop_local.sqs_source import SqsEventSource
@@ -72,6 +73,9 @@ class StackOptions:
     temporary directory, kept after stop."""
     count_aws_calls: bool = False
     """Record every request moto answers by function and operation (`RunningStack.aws_calls`)."""
+    moto_in_process: bool = False
+    """Run moto's server in this process (as before it had its own: see moto_process), for a caller that hooks
+    moto's backends in-process (bench_cost's write ledger). Its state then outlives the stack (see stack_name)."""
     upstream_pool: int | None = None
     """None: one emulator and the plain key in the key secret (the stack as before the pool). N (1-50): N
     emulators, each its own port and instance id, and the key secret holds the pool JSON naming them."""
@@ -151,7 +155,7 @@ class RunningStack:
         """Every emulator the stack started: one, or the pool's members in order."""
         self.pool: list[PoolMemberInfo] = []
         """The upstream pool's members (empty without `upstream_pool`)."""
-        self.moto: ThreadedMotoServer | None = None
+        self.moto: ThreadedMotoServer | MotoProcess | None = None
         self.s3_gateway: S3Gateway | None = None
         """S3 for clients of presigned requests: checks them as S3 does, forwards everything to moto."""
         self.api: HttpApiServer | None = None
@@ -190,15 +194,20 @@ class RunningStack:
         self.log_file = options.log_file or _new_log_file(stack_name)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._open_log(self.log_file)
-        remember_backends()  # moto looks every request's backend up under one lock: 1-2 ms each
-        keep_connections_alive()  # werkzeug closes every connection: a TCP connect and a thread per AWS call
-        quiet_request_log()  # no line per request on the console
-        if options.count_aws_calls:
-            self.aws_calls = AwsCallLog()
-            self.moto = CountingMotoServer(self.aws_calls)
+        if options.moto_in_process:
+            patch_moto()  # as the child does (moto_routing): remembered backends, keep-alive, no request log, ...
+            if options.count_aws_calls:
+                self.aws_calls = AwsCallLog()
+                self.moto = CountingMotoServer(self.aws_calls)
+            else:
+                self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self.moto.start()
         else:
-            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
+            moto = MotoProcess(count_calls=options.count_aws_calls)
+            self.moto = moto
+            moto.start()  # the same patches, in the child
+            if options.count_aws_calls:
+                self.aws_calls = moto.calls()
         host, port = self.moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         if options.upstream and options.upstream_pool is not None:
