@@ -175,11 +175,20 @@ CRASHED_FUNCTIONS = ("SubmitFunction", "CallbackFunction", "ReconcileFunction")
 the webhook sender's idle workers instead would only thin out the crashes this scenario is about."""
 
 
+FIRST_KILL_SECONDS = (0.2, 0.5)
+KILL_EVERY_SECONDS = (1.0, 3.0)
+"""The first kill lands while the uploads are still arriving (the local stack drains the small run's 20 jobs
+in about 3 s since moto has a process of its own); then one every 1-3 s."""
+
+
 def _kill_workers(stack: ChaosStack, kills: Counter) -> None:
-    """SIGKILL one random worker of the pipeline's functions every 2-4 s (only our own child processes)."""
+    """SIGKILL one random worker of the pipeline's functions, soon and then every 1-3 s (only our own child
+    processes)."""
     rng = random.Random(5)  # noqa: S311 - chaos, not security
     assert stack.running
-    while not stack._stop.wait(rng.uniform(2.0, 4.0)):
+    wait = rng.uniform(*FIRST_KILL_SECONDS)
+    while not stack._stop.wait(wait):
+        wait = rng.uniform(*KILL_EVERY_SECONDS)
         victims = [(name, pid) for name in CRASHED_FUNCTIONS for pid in stack.worker_pids(name) if _is_our_child(pid)]
         if not victims:
             continue
