@@ -786,3 +786,45 @@ def test_an_invalid_pool_fails_the_delivery_before_the_job_is_touched(ready: Wor
         submitter.submit_job(item.job_id, LEASE)
     assert KEY not in str(raised.value)
     assert store_calls(ready) == before  # the message comes back; the job is as it was
+
+
+# --- hostile secrets: deep, huge, control characters ---------------------------------------------
+
+
+def test_a_secret_nested_too_deeply_is_refused_clearly() -> None:
+    def nested(depth: int) -> str:
+        return '{"members": ' + "[" * depth + "]" * depth + "}"
+
+    assert "members[0]: Input should be a valid dictionary" in _error(nested(2_000))  # parsed, then refused
+    assert "nested too deeply" in _error(nested(30_000))  # within Secrets Manager's size: a RecursionError in json
+    assert "Secrets Manager holds at most" in _error(nested(200_000))  # longer: refused before parsing
+
+
+def test_a_secret_longer_than_secrets_manager_holds_is_refused_before_parsing() -> None:
+    huge = json.dumps({"apiKey": KEY, "members": [MEMBER_OK], "pad": "x" * 70_000})
+    message = _error(huge)
+    assert "Secrets Manager holds at most 65,536" in message and KEY not in message
+    assert "Secrets Manager holds at most" in _error("k" * 70_000)  # a plain key as well
+
+
+@pytest.mark.parametrize("injected", ["\n", "\r\n", "\x00", "\x1b[2J", "\x7f", "\t"])
+def test_a_key_with_a_control_character_is_refused_without_being_shown(injected: str) -> None:
+    poisoned = f"sk-live{injected}X-Injected: 1"
+    for secret, where in (
+        (poisoned, "the upstream API key in the secret holds a control character"),
+        (json.dumps({"apiKey": poisoned, "members": [{"name": "m1"}]}), "apiKey: holds a control character"),
+        (json.dumps({"members": [{"name": "m1", "apiKey": poisoned}]}), "members[0].apiKey: holds a control"),
+        (json.dumps({"apiKey": KEY, "members": [{"name": "m1", "instanceId": f"1{injected}2"}]}), "instanceId"),
+    ):
+        message = _error(secret)
+        assert where in message
+        assert "sk-live" not in message and KEY not in message
+
+
+def test_a_key_with_edge_whitespace_only_is_still_accepted() -> None:
+    (member,) = parse_pool(f"  {KEY}\n", BASE, AuthStyle.BEARER).members
+    assert member.api_key == KEY
+    pool = parse_pool(
+        json.dumps({"members": [{"name": "m1", "apiKey": KEY, "instanceId": " 17 "}]}), BASE, AuthStyle.BEARER
+    )
+    assert pool.members[0].instance_id == "17"

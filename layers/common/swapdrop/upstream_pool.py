@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -62,6 +63,12 @@ FULL_COOLDOWN_SECONDS = 5.0
 MAX_FULL_COOLDOWN_SECONDS = 60.0
 
 
+MAX_SECRET_CHARS = 65_536
+"""Secrets Manager's own limit on a SecretString: a longer value is not a secret it would hold."""
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters: a key goes into an HTTP header, an instance id into the request's JSON and logs."""
+
+
 class PoolConfigError(ValueError):
     """The API key secret holds JSON that is not a valid pool (the message names the field, never a key)."""
 
@@ -95,9 +102,9 @@ class _MemberSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     name: str = Field(pattern=NAME_PATTERN)
     baseUrl: HttpUrl | None = None
-    apiKey: str | None = Field(default=None, min_length=1)
+    apiKey: str | None = Field(default=None, min_length=1, pattern=PRINTABLE)
     authStyle: AuthStyle | None = None
-    instanceId: str = ""
+    instanceId: str = Field(default="", max_length=256, pattern=PRINTABLE)
     running: int = Field(default=DEFAULT_RUNNING, ge=1, le=1000, strict=True)
     queued: int = Field(default=DEFAULT_QUEUED, ge=0, le=100_000, strict=True)
 
@@ -112,7 +119,7 @@ class _MemberSpec(BaseModel):
 
 class _PoolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-    apiKey: str | None = Field(default=None, min_length=1)
+    apiKey: str | None = Field(default=None, min_length=1, pattern=PRINTABLE)
     benchSeconds: float = Field(default=DEFAULT_BENCH_SECONDS, gt=0, le=3600)
     members: list[_MemberSpec] = Field(min_length=1, max_length=MAX_MEMBERS)
 
@@ -126,13 +133,27 @@ def parse_pool(
 ) -> Pool:
     """The pool a secret value describes: a plain key is one member named `default`."""
     text = secret_value.strip()
+    if len(text) > MAX_SECRET_CHARS:
+        raise PoolConfigError(
+            f"the upstream API key secret is {len(text):,} characters; Secrets Manager holds at most "
+            f"{MAX_SECRET_CHARS:,}: it must be a plain key or a pool object"
+        )
     if not text.startswith("{"):
+        if not re.match(PRINTABLE, text):
+            raise PoolConfigError(
+                "the upstream API key in the secret holds a control character (a line break?); "
+                "a key goes into an HTTP header: store the key alone"
+            )
         member = PoolMember(
             DEFAULT_MEMBER, default_base_url.rstrip("/"), text, default_auth_style, default_instance_id.strip()
         )
         return Pool((member,))
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise PoolConfigError(
+            "the upstream API key secret's JSON is nested too deeply; it must be a plain key or a pool object"
+        ) from None
     except ValueError as error:
         where = f"line {error.lineno} column {error.colno}" if isinstance(error, json.JSONDecodeError) else ""
         raise PoolConfigError(
@@ -162,7 +183,13 @@ def parse_pool(
 
 def _problems(error: ValidationError) -> str:
     """Each problem as `field: what is wrong`, never the value (keys must not reach logs)."""
-    return "; ".join(f"{_where(problem['loc'])}: {problem['msg']}" for problem in error.errors(include_input=False))
+    return "; ".join(f"{_where(problem['loc'])}: {_what(problem)}" for problem in error.errors(include_input=False))
+
+
+def _what(problem: Any) -> str:
+    if problem["type"] == "string_pattern_mismatch" and (problem.get("ctx") or {}).get("pattern") == PRINTABLE:
+        return "holds a control character (a line break?)"
+    return str(problem["msg"])
 
 
 def _where(loc: Iterable[int | str]) -> str:
