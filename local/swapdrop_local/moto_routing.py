@@ -6,10 +6,13 @@ first request for a host still asks moto, and a host moto cannot place is asked 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from moto.core import serialize as _serialize
+from moto.dynamodb import responses as _dynamodb_responses
 from moto.moto_server import werkzeug_app
+from moto.sqs import models as _sqs_models
 
 MAX_HOSTS = 4096
 """Hosts remembered per dispatcher (the stack's are a few dozen: one per service and region)."""
@@ -232,9 +235,42 @@ def fast_attribute_values() -> None:
     _json_serializer._serialize_type_structure = _serialize_structure  # type: ignore[method-assign]
 
 
+# --- atomic operations -----------------------------------------------------------------------------------
+# AWS applies each request atomically; moto's threaded server runs them side by side on shared Python objects.
+# Two races lost work in the local stack:
+# - SQS: DeleteMessage rebuilds the queue's message list without the queue's lock and puts the copy back, so
+#   a message sent to that queue in between (an S3 notification, a capacity wait's resend) vanished. One job
+#   of a 2,000-upload burst was left PENDING with no message: its resend was sent while another was deleted.
+# - DynamoDB: a Query on an index walks every item of the table while a PutItem adds one ("dictionary changed
+#   size during iteration": an HTTP 500 that AWS never answers for that).
+# A delete now holds the queue's lock (the one sends take); DynamoDB requests run one at a time (they are
+# CPU-bound under one GIL anyway: nothing is lost but the races).
+
+_dynamodb_lock = threading.RLock()
+_original_dynamodb_call = _dynamodb_responses.DynamoHandler.call_action
+_original_sqs_delete = _sqs_models.Queue.delete_message
+
+
+def _dynamodb_one_at_a_time(self: Any) -> Any:
+    with _dynamodb_lock:
+        return _original_dynamodb_call(self)
+
+
+def _sqs_delete_under_lock(self: Any, receipt_handle: str) -> None:
+    with self._messages_lock:
+        _original_sqs_delete(self, receipt_handle)
+
+
+def atomic_operations() -> None:
+    """Make SQS deletes and DynamoDB requests atomic, as on AWS (idempotent; for the whole process)."""
+    _dynamodb_responses.DynamoHandler.call_action = _dynamodb_one_at_a_time  # type: ignore[method-assign]
+    _sqs_models.Queue.delete_message = _sqs_delete_under_lock  # type: ignore[method-assign]
+
+
 def patch_moto() -> None:
     """Every patch above: what the local stack's moto server runs with, in or out of the stack's process."""
     remember_backends()
     keep_connections_alive()
     quiet_request_log()
     fast_attribute_values()
+    atomic_operations()
