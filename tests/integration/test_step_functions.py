@@ -45,6 +45,9 @@ def stack() -> Iterator[RunningStack]:
         parameters={"ReconcileQuietSeconds": "2"},
         emulator={"step_delay": 0.1, "engine": lambda _source, _target: RESULT, "callback_workers": 1},
         submit_concurrency=1,
+        # moto's ASL interpreter finds its server through MOTO_PORT and records to a file both read in the
+        # server's process: this one, to point them at this stack.
+        moto_in_process=True,
     )
     with RunningStack(options) as running:
         yield running
