@@ -172,7 +172,7 @@ def test_a_lost_submit_found_nowhere_times_out_saying_a_task_may_exist(world: Wo
     job = world.jobs.get("lost")
     assert job is not None and job.status is JobStatus.FAILURE
     assert job.failReason == (
-        "timed out: no result after 1440 minutes (last status PENDING, no upstream task); " + sm.TASK_MAY_EXIST
+        "timed out: no result after 24 hours (last status PENDING, no upstream task); " + sm.TASK_MAY_EXIST
     )
 
 
@@ -258,7 +258,7 @@ def test_a_pending_job_waits_for_capacity_until_max_queue_wait_hours_after_creat
     assert world.jobs.get("almost").status is JobStatus.PENDING  # type: ignore[union-attr]
     exactly = world.jobs.get("exactly")
     assert exactly is not None and exactly.status is JobStatus.FAILURE
-    assert exactly.failReason == "timed out: no result after 1440 minutes (last status PENDING, no upstream task)"
+    assert exactly.failReason == "timed out: no result after 24 hours (last status PENDING, no upstream task)"
 
 
 def test_the_queue_wait_is_the_reconcilers_parameter(world: World, pool: FakeMemberPool) -> None:
