@@ -65,18 +65,17 @@ class _CountedBody:
         self.left = length
 
     def read(self, size: int | None = -1) -> bytes:
-        wanted = self.left if size is None or size < 0 else min(size, self.left)
-        if wanted <= 0:
-            return b""
-        data = self._stream.read(wanted)
-        self.left -= len(data)
-        return data
+        return self._bounded(self._stream.read, size)
 
     def readline(self, size: int | None = -1) -> bytes:
+        return self._bounded(self._stream.readline, size)
+
+    def _bounded(self, reader: Any, size: int | None) -> bytes:
+        """`reader` for at most `size` bytes (all when None or negative), never past the body's end."""
         wanted = self.left if size is None or size < 0 else min(size, self.left)
         if wanted <= 0:
             return b""
-        data = self._stream.readline(wanted)
+        data = reader(wanted)
         self.left -= len(data)
         return data
 

@@ -4,6 +4,7 @@ submit). On fakes, with a clock that stands still."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -100,7 +101,9 @@ def test_jobs_with_no_member_or_a_member_since_removed_are_polled_on_the_first_m
     assert calls(pool)["relay-b"] == [] and calls(pool)["relay-c"] == [["T-c1"]]
 
 
-def test_a_member_whose_poll_fails_does_not_stop_the_others(world: World, pool: FakeMemberPool) -> None:
+def test_a_member_whose_poll_fails_does_not_stop_the_others(
+    world: World, pool: FakeMemberPool, capsys: pytest.CaptureFixture[str]
+) -> None:
     waiting = seed(world, "a1", JobStatus.SUBMITTED, YOUNG, taskId="T-a1", upstreamMember="relay-a")
     seed(world, "b1", JobStatus.SUBMITTED, YOUNG, taskId="T-b1", upstreamMember="relay-b")
     seed(world, "c1", JobStatus.SUBMITTED, YOUNG, taskId="T-c1", upstreamMember="relay-c")
@@ -113,6 +116,12 @@ def test_a_member_whose_poll_fails_does_not_stop_the_others(world: World, pool: 
     assert report.poll_error == "relay-a: POST /mj/task/list-by-condition answered HTTP 502; relay-b: timed out"
     assert (report.polled, report.updated, report.errors) == (1, 1, 0)
     assert metrics.metric_set["PollFailures"]["Value"] == [1.0, 1.0]  # one per failing member
+    by_member = [
+        (blob["PollFailures"], blob["Member"])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"') and "PollFailures" in (blob := json.loads(line)) and "Member" in blob
+    ]
+    assert sorted(by_member) == [([1.0], "relay-a"), ([1.0], "relay-b")]  # and which members, apart
     assert world.jobs.get("a1") == waiting
     assert world.jobs.get("c1").progress == 40  # type: ignore[union-attr]
 
@@ -172,7 +181,7 @@ def test_a_lost_submit_found_nowhere_times_out_saying_a_task_may_exist(world: Wo
     job = world.jobs.get("lost")
     assert job is not None and job.status is JobStatus.FAILURE
     assert job.failReason == (
-        "timed out: no result after 1440 minutes (last status PENDING, no upstream task); " + sm.TASK_MAY_EXIST
+        "timed out: no result after 24 hours (last status PENDING, no upstream task); " + sm.TASK_MAY_EXIST
     )
 
 
@@ -258,7 +267,7 @@ def test_a_pending_job_waits_for_capacity_until_max_queue_wait_hours_after_creat
     assert world.jobs.get("almost").status is JobStatus.PENDING  # type: ignore[union-attr]
     exactly = world.jobs.get("exactly")
     assert exactly is not None and exactly.status is JobStatus.FAILURE
-    assert exactly.failReason == "timed out: no result after 1440 minutes (last status PENDING, no upstream task)"
+    assert exactly.failReason == "timed out: no result after 24 hours (last status PENDING, no upstream task)"
 
 
 def test_the_queue_wait_is_the_reconcilers_parameter(world: World, pool: FakeMemberPool) -> None:

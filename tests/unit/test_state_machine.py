@@ -560,3 +560,12 @@ def test_decisions_never_mutate_their_input() -> None:
     sm.apply_snapshot(job, NOW, snap("SUCCESS", "100%", imageUrl="https://x/r.png"))
     sm.time_out(job, NOW, 60)
     assert job == frozen
+
+
+@pytest.mark.parametrize(
+    ("minutes", "said"),
+    [(1, "1 minute"), (45, "45 minutes"), (60, "60 minutes"), (90, "90 minutes"), (120, "2 hours"), (1440, "24 hours")],
+)
+def test_a_timeout_reason_states_its_limit_as_a_person_would(minutes: int, said: str) -> None:
+    decision = sm.time_out(submitted(), NOW, minutes)
+    assert decision.job.failReason.startswith(f"timed out: no result after {said} (last status SUBMITTED")

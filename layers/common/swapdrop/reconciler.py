@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.job_store import JobStore
@@ -240,7 +242,9 @@ class Reconciler:
                 snapshots = self._upstream.client(member).list_tasks(list(followed.values()), task_of_state=followed)
             except UpstreamError as error:
                 failures[member] = str(error)
-                metrics.add_metric(name="PollFailures", unit="Count", value=1)
+                metrics.add_metric(name="PollFailures", unit="Count", value=1)  # the stack's (dashboard, alarms)
+                with single_metric(name="PollFailures", unit=MetricUnit.Count, value=1) as by_member:
+                    by_member.add_dimension(name="Member", value=member)  # which member, as UpstreamMemberBenched
                 logger.warning("polling the swap API failed", extra={"member": member, "error": str(error)})
                 continue
             report.polled += len(group)

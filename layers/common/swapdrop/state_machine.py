@@ -354,13 +354,20 @@ def reindex(job: Job) -> Decision:
     return Decision(job=job, changed=True)
 
 
+def _duration(minutes: int) -> str:
+    """As a person states it: whole hours from two on (MaxQueueWaitHours' 24 is "24 hours", not 1440 minutes)."""
+    if minutes >= 120 and minutes % 60 == 0:
+        return f"{minutes // 60} hours"
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
 def time_out(
     job: Job, now: datetime, timeout_minutes: int, task_may_exist: bool = False, via: str = "reconciler"
 ) -> Decision:
     if job.status.is_terminal:
         return _keep(job)
     where = f"task {job.taskId}" if job.taskId else "no upstream task"
-    reason = f"timed out: no result after {timeout_minutes} minutes (last status {job.status.value}, {where})"
+    reason = f"timed out: no result after {_duration(timeout_minutes)} (last status {job.status.value}, {where})"
     if task_may_exist and job.taskId is None:
         reason += f"; {TASK_MAY_EXIST}"
     return _change(job, now, via, status=JobStatus.FAILURE, failReason=reason)
