@@ -44,10 +44,10 @@ TARGET = 1.0
 def submit_floor() -> Counter[str]:
     return Counter(
         {
-            # the claim (create, conditional), the lease (before sending: at most one submitter sends),
-            # the face and its source key (recorded before sending: a rejection or a crash still names them),
-            # the task id (after the answer). The job in hand is never read again.
-            "dynamodb:PutItem": 4,
+            # the claim, written already taken for its first attempt (create, conditional: at most one
+            # submitter sends), the face and its source key (recorded before sending: a rejection or a crash
+            # still names them), the task id (after the answer). The job in hand is never read again.
+            "dynamodb:PutItem": 3,
             # the face lookup: the key this container found for the face (the warm-up job's LIST of
             # faces/<name>.<ext>), confirmed with a HEAD, a twelfth of a LIST's price
             "s3:HeadObject": 1,

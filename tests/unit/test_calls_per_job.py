@@ -112,15 +112,18 @@ def test_a_job_in_hand_for_another_id_is_a_programming_error() -> None:
 # --- submit -----------------------------------------------------------------------------------
 
 
-def test_one_submit_reads_no_job_and_writes_four_times(seeded: World) -> None:
+def test_one_submit_reads_no_job_and_writes_three_times(seeded: World) -> None:
     counted = Counted(seeded.jobs)
     seeded.gateway.script(Accepted(TASK_ID, 0, 1, "ok"))
 
     result = seeded.submitter().submit(upload(TARGET_KEY), 900)
 
     assert result.outcome is Outcome.SUBMITTED
-    # create (conditional), take the lease, note face and source, record the task: each needed, none read.
-    assert counted.calls == {"get": 0, "replace": 3, "written": 4}
+    # create already taken for its first attempt (conditional), note face and source, record the task: each
+    # needed, none read. (Before: the create and the lease were two writes.)
+    assert counted.calls == {"get": 0, "replace": 2, "written": 3}
+    job = seeded.jobs.get(result.job_id)
+    assert job is not None and job.attempts == 1 and job.leaseUntil is None  # taken once, and let go when sent
 
 
 def test_a_redelivered_submit_reads_once_and_writes_nothing(seeded: World, submitted: str) -> None:
@@ -196,4 +199,4 @@ def test_one_job_end_to_end_reads_once_per_callback(seeded: World) -> None:
     callback(seeded, job_id, "SUCCESS", "100%", imageUrl=IMAGE_URL)
 
     # Before: 3 + 12 reads. Now: one read per callback, none for the submit or the finisher.
-    assert counted.calls == {"get": 5, "replace": 7, "written": 8}
+    assert counted.calls == {"get": 5, "replace": 6, "written": 7}

@@ -585,6 +585,21 @@ def test_no_capacity_defers_before_any_store_call(ready: World) -> None:
     assert len(ready.gateway.requests) == 1
 
 
+def test_a_new_upload_while_the_pool_is_full_is_recorded_untaken_and_deferred(ready: World) -> None:
+    """With room, a new job is created already taken (one write); without, it is created as it waits."""
+    ready.gateway.capacity = False
+    item = upload(TARGET_KEY)
+    result = ready.submitter().submit(item, LEASE)
+    assert (result.outcome, result.capacity_wait) == (Outcome.RETRY_LATER, True)
+    job = stored(ready, item.job_id)
+    assert (job.status, job.attempts, job.leaseUntil, job.version) == (JobStatus.PENDING, 0, None, 0)
+    assert ready.gateway.requests == []
+    ready.gateway.capacity = True
+    ready.gateway.script(Accepted(TASK_ID, 0, 1, ""))
+    assert ready.submitter().submit_job(item.job_id, LEASE).outcome is Outcome.SUBMITTED
+    assert (stored(ready, item.job_id).attempts, len(ready.gateway.requests)) == (1, 1)
+
+
 def test_a_capacity_wait_spends_no_attempt_and_clears_the_lease(ready: World) -> None:
     item = upload(TARGET_KEY)
     submitter = ready.submitter()

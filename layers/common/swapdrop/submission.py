@@ -200,6 +200,13 @@ class Submitter:
         if upload.key.startswith(UPLOADS_PREFIX):
             return self._bind_upload(upload, lease_seconds)
         job_id = upload.job_id
+        if self._upstream.has_capacity():
+            # A new job is created already taken for its first attempt: one write, not a create and a lease.
+            lease_until = int(self._clock().timestamp()) + lease_seconds
+            taken = self._claim(upload, job_id, lease_until)
+            if taken is not None:
+                return self._send(taken)
+            return self._drive(job_id, lease_seconds)  # it existed (a redelivery): as any job, from its record
         created = self._claim(upload, job_id)
         return self._drive(job_id, lease_seconds, held=created)
 
@@ -263,13 +270,18 @@ class Submitter:
             metrics.add_metric(name="DuplicateDeliveries", unit="Count", value=1)
             logger.info("duplicate delivery ignored", extra={"job_id": job_id, "why": taken.refusal})
             return SubmitResult(job_id, Outcome.DUPLICATE, taken.refusal or "")
+        return self._send(taken.job, in_doubt=taken.in_doubt)
+
+    def _send(self, job: Job, in_doubt: bool = False) -> SubmitResult:
+        """Send a job this submitter holds the lease of (or adopt the task an earlier attempt left, `in_doubt`);
+        on an unexpected error, give the lease back."""
         flight = _Flight()
         try:
-            if taken.in_doubt and (adopted := self._adopt_lost_task(taken.job)) is not None:
+            if in_doubt and (adopted := self._adopt_lost_task(job)) is not None:
                 return adopted
-            return self._attempt(taken.job, flight)
+            return self._attempt(job, flight)
         except Exception as error:
-            self._release(job_id, f"internal error ({type(error).__name__}); will retry", in_doubt=flight.sent)
+            self._release(job.jobId, f"internal error ({type(error).__name__}); will retry", in_doubt=flight.sent)
             raise
 
     def _adopt_lost_task(self, job: Job) -> SubmitResult | None:
@@ -293,9 +305,11 @@ class Submitter:
         logger.info("adopted the task of an earlier attempt", extra={"job_id": job_id, "task_id": task.id})
         return SubmitResult(job_id, Outcome.SUBMITTED, task.id)
 
-    def _claim(self, upload: Upload, job_id: str) -> Job | None:
-        """The new job as written, or None when it already existed (a redelivery: read it then)."""
-        stamp = iso(self._clock())
+    def _claim(self, upload: Upload, job_id: str, lease_until: int | None = None) -> Job | None:
+        """The new job as written, or None when it already existed (a redelivery: read it then). With
+        `lease_until`, written already taken for its first attempt (what start_attempt makes of it)."""
+        now = self._clock()
+        stamp = iso(now)
         try:
             face: str | None = parse_inbox_key(upload.key).face
         except LayoutError:
@@ -312,6 +326,8 @@ class Submitter:
             createdAt=stamp,
             updatedAt=stamp,
         )
+        if lease_until is not None:
+            job = sm.start_attempt(job, now, lease_until).job
         if not self._jobs.create(job):
             return None
         metrics.add_metric(name="JobsCreated", unit="Count", value=1)
