@@ -200,15 +200,13 @@ class Submitter:
         if upload.key.startswith(UPLOADS_PREFIX):
             return self._bind_upload(upload, lease_seconds)
         job_id = upload.job_id
-        if self._upstream.has_capacity():
-            # A new job is created already taken for its first attempt: one write, not a create and a lease.
-            lease_until = int(self._clock().timestamp()) + lease_seconds
-            taken = self._claim(upload, job_id, lease_until)
-            if taken is not None:
-                return self._send(taken)
-            return self._drive(job_id, lease_seconds)  # it existed (a redelivery): as any job, from its record
-        created = self._claim(upload, job_id)
-        return self._drive(job_id, lease_seconds, held=created)
+        # With upstream room, a new job is created already taken for its first attempt: one write, not a
+        # create and a lease. Without, or when it existed (a redelivery), it is driven as any job.
+        lease_until = int(self._clock().timestamp()) + lease_seconds if self._upstream.has_capacity() else None
+        claimed = self._claim(upload, job_id, lease_until)
+        if claimed is not None and lease_until is not None:
+            return self._send(claimed)
+        return self._drive(job_id, lease_seconds, held=claimed)
 
     def submit_job(self, job_id: str, lease_seconds: int) -> SubmitResult:
         """A job the jobs API created and queued as {"jobId"}: everything comes from its record."""
