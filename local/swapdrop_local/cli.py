@@ -218,16 +218,19 @@ def run_local(args: argparse.Namespace) -> int:
                 print(f"  watching {args.watch}/faces and {args.watch}/inbox; results in {args.watch}/results")
         if not args.json:
             print("Ctrl-C stops everything.", flush=True)
-        stopping.wait()
+        while not stopping.wait(0.5) and not running.failed.is_set():
+            pass
         if not args.json:
             print("stopping…", flush=True)
         if mirror:
             mirror.stop()
     if args.info_file:
         args.info_file.unlink(missing_ok=True)
+    if running.failure:
+        print(f"swapdrop local: {running.failure}", file=sys.stderr, flush=True)
     if args.json:
-        print(json.dumps({"event": "stopped"}), flush=True)
-    return 0
+        print(json.dumps({"event": "stopped", **({"failure": running.failure} if running.failure else {})}), flush=True)
+    return 1 if running.failure else 0
 
 
 def _print_banner(shown: dict, info_file: Path | None) -> None:

@@ -8,7 +8,9 @@ before; nothing in the functions changes.
 
 The child applies the local stack's patches to moto (`moto_routing.patch_moto`), binds 127.0.0.1 on a free
 port, prints `READY host port`, and serves until its stdin closes: when the stack stops it, or when the
-stack's process dies without stopping it (no orphan keeps the port).
+stack's process dies without stopping it (no orphan keeps the port). If the child dies on its own (killed,
+out of memory), `on_exit` is told its exit code: every AWS call would now be refused, and AWS itself does
+not vanish, so the stack stops and says why rather than going on as a broken stand-in.
 
 With `count_calls` the child counts every request by caller and operation (`swapdrop_local.aws_calls`) and
 answers the count at CALLS_PATH, which `RemoteAwsCallLog` reads.
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from swapdrop_local.aws_calls import AwsCall, AwsCallLog
@@ -44,11 +47,13 @@ class MotoProcessError(RuntimeError):
 class MotoProcess:
     """Start, address and stop moto's server in a child process (the interface of moto's ThreadedMotoServer)."""
 
-    def __init__(self, count_calls: bool = False) -> None:
+    def __init__(self, count_calls: bool = False, on_exit: Callable[[int], None] | None = None) -> None:
+        """`on_exit(returncode)`: called (from a watcher thread) if the child ends without `stop()`."""
         self.count_calls = count_calls
         self.command = [sys.executable, "-m", "swapdrop_local.moto_process"] + (
             ["--count-calls"] if count_calls else []
         )
+        self.on_exit = on_exit
         self._process: subprocess.Popen[str] | None = None
         self._address: tuple[str, int] | None = None
 
@@ -64,6 +69,12 @@ class MotoProcess:
             self.stop()
             raise MotoProcessError(f"moto's server did not start: {line.strip() or 'it exited'}")
         self._address = (parts[1], int(parts[2]))
+        threading.Thread(target=self._watch, args=(self._process,), name="moto-process-watch", daemon=True).start()
+
+    def _watch(self, process: subprocess.Popen[str]) -> None:
+        returncode = process.wait()
+        if self._process is process and self.on_exit is not None:  # stop() forgets the process first
+            self.on_exit(returncode)
 
     def get_host_and_port(self) -> tuple[str, int]:
         if self._address is None:

@@ -175,6 +175,10 @@ class RunningStack:
         self._log_handler: LogFileHandler | None = None
         self._logger_levels: dict[str, int] = {}
         self.reconcile_runs = 0
+        self.failure: str | None = None
+        """Why the stack can no longer stand in for AWS (moto's process died), None while it can."""
+        self.failed = threading.Event()
+        """Set with `failure`: `swapdrop local` waits on it and stops, exit code 1."""
         self.aws_calls: AwsCallLog | None = None
         """With `count_aws_calls`: every AWS request by caller (the function's name) and operation."""
 
@@ -203,7 +207,7 @@ class RunningStack:
                 self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self.moto.start()
         else:
-            moto = MotoProcess(count_calls=options.count_aws_calls)
+            moto = MotoProcess(count_calls=options.count_aws_calls, on_exit=self._moto_exited)
             self.moto = moto
             moto.start()  # the same patches, in the child
             if options.count_aws_calls:
@@ -304,6 +308,15 @@ class RunningStack:
         if options.reconcile_interval > 0:
             self._spawn("reconciler", self._reconcile_forever)
         log.info("local stack up: %s", json.dumps(redacted(self.info())))
+
+    def _moto_exited(self, returncode: int) -> None:
+        how = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+        self.failure = (
+            f"moto's server (the local AWS) died ({how}): every AWS call now fails and its data is gone; "
+            "stop this stack and start a new one"
+        )
+        log.error("%s", self.failure)
+        self.failed.set()
 
     def stop(self) -> None:
         self._stop.set()

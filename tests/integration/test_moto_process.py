@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -94,6 +95,29 @@ def test_the_child_stops_when_the_stacks_process_dies_without_stopping_it(tmp_pa
     assert done.returncode == 9, done.stderr
     child = int(done.stdout.split()[0])
     assert wait_gone(child), "moto's child outlived the process that started it"
+
+
+def test_a_child_that_dies_on_its_own_is_reported_and_one_that_is_stopped_is_not() -> None:
+    exits: list[int] = []
+    moto = MotoProcess(on_exit=exits.append)
+    moto.start()
+    pid = moto.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would
+    deadline = time.monotonic() + 30
+    while not exits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert exits == [-signal.SIGKILL]
+    moto.stop()
+
+    stopped: list[int] = []
+    moto = MotoProcess(on_exit=stopped.append)
+    moto.start()
+    pid = moto.pid
+    moto.stop()
+    assert pid is not None and wait_gone(pid)
+    time.sleep(0.5)  # the watcher has seen the exit by now
+    assert stopped == [], "a stop the stack asked for is not a failure"
 
 
 def test_a_child_that_does_not_start_is_reported_with_what_it_said() -> None:
