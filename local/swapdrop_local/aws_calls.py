@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -39,6 +39,15 @@ class AwsCall:
     caller: str
     service: str
     operation: str
+
+
+class CallLog(Protocol):
+    """What a reader of counted calls needs: `mark()`, then `since(mark)` for the calls after it. The log
+    in this process (AwsCallLog) and a counting moto child's, read over HTTP (RemoteAwsCallLog), both are."""
+
+    def mark(self) -> int: ...
+
+    def since(self, mark: int = 0) -> list[AwsCall]: ...
 
 
 class AwsCallLog:

@@ -121,11 +121,11 @@ def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
     return lines[0]
 
 
-class RemoteAwsCallLog(AwsCallLog):
-    """A counting child's call log, read over HTTP: `mark()` and `since(mark)` as AwsCallLog's."""
+class RemoteAwsCallLog:
+    """A counting child's call log, read over HTTP (a CallLog: `mark()` and `since(mark)`). It records
+    nothing itself: the child counts."""
 
     def __init__(self, endpoint: str) -> None:
-        super().__init__()
         self._url = endpoint + CALLS_PATH
 
     def _read(self, since: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from swapdrop_local.auth import ApiCredentials, LocalJwtIssuer, SigV4Verifier
-from swapdrop_local.aws_calls import APP_ID_VARIABLE, AwsCallLog, CountingMotoServer
+from swapdrop_local.aws_calls import APP_ID_VARIABLE, AwsCallLog, CallLog, CountingMotoServer
 from swapdrop_local.cloudformation import register_stack, stack_outputs
 from swapdrop_local.functions import FunctionSpec, LocalFunction, function_specs, layer_dirs
 from swapdrop_local.http_api import HttpApiServer, Route
@@ -179,7 +179,7 @@ class RunningStack:
         """Why the stack can no longer stand in for AWS (moto's process died), None while it can."""
         self.failed = threading.Event()
         """Set with `failure`: `swapdrop local` waits on it and stops, exit code 1."""
-        self.aws_calls: AwsCallLog | None = None
+        self.aws_calls: CallLog | None = None
         """With `count_aws_calls`: every AWS request by caller (the function's name) and operation."""
 
     # --- lifecycle ------------------------------------------------------------------
