@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fakes import (
@@ -123,16 +124,18 @@ class World:
     def finisher(self) -> JobFinisher:
         return JobFinisher(self.jobs, self.media, self.downloader, self.events, clock=self.clock)
 
-    def submitter(self) -> Submitter:
-        return Submitter(
-            jobs=self.jobs,
-            media=self.media,
-            upstream=self.gateway,
-            finisher=self.finisher,
-            callback_secret=self.read_secret,
-            policy=self.policy,
-            clock=self.clock,
-        )
+    def submitter(self, **overrides: Any) -> Submitter:
+        """On this world's fakes; `overrides` replace any of Submitter's arguments (a pool, `monotonic`, ...)."""
+        wired = {
+            "jobs": self.jobs,
+            "media": self.media,
+            "upstream": self.gateway,
+            "finisher": self.finisher,
+            "callback_secret": self.read_secret,
+            "policy": self.policy,
+            "clock": self.clock,
+        }
+        return Submitter(**(wired | overrides))
 
     def applier(self) -> SnapshotApplier:
         return SnapshotApplier(self.jobs, self.finisher, clock=self.clock)
@@ -141,19 +144,23 @@ class World:
         return CallbackReceiver(self.jobs, self.applier(), token_secret=self.read_secret)
 
     def reconciler(
-        self, job_timeout_minutes: int = 60, quiet_seconds: int = 120, max_queue_wait_hours: int = 1
+        self, job_timeout_minutes: int = 60, quiet_seconds: int = 120, max_queue_wait_hours: int = 1, **overrides: Any
     ) -> Reconciler:
-        """On a one-member pool (`poller`); a PENDING job waits an hour by default, as long as the job timeout."""
-        return Reconciler(
-            jobs=self.jobs,
-            upstream=FakeMemberPool({"default": self.poller}),
-            applier=self.applier(),
-            finisher=self.finisher,
-            job_timeout_minutes=job_timeout_minutes,
-            quiet_seconds=quiet_seconds,
-            clock=self.clock,
-            max_queue_wait_hours=max_queue_wait_hours,
-        )
+        """On a one-member pool (`poller`); a PENDING job waits an hour by default, as long as the job timeout.
+        `overrides` replace any other of Reconciler's arguments (a pool of members, a finisher, ...)."""
+        wired = {
+            "jobs": self.jobs,
+            "upstream": FakeMemberPool({"default": self.poller}),
+            "applier": self.applier(),
+            "finisher": self.finisher,
+            "clock": self.clock,
+        }
+        limits = {
+            "job_timeout_minutes": job_timeout_minutes,
+            "quiet_seconds": quiet_seconds,
+            "max_queue_wait_hours": max_queue_wait_hours,
+        }
+        return Reconciler(**(wired | limits | overrides))
 
 
 @pytest.fixture

@@ -45,16 +45,7 @@ def api(world: World, images: SimpleNamespace) -> World:
 
 
 def submitter(world: World, source: Any = None) -> Submitter:
-    return Submitter(
-        jobs=world.jobs,
-        media=world.media,
-        upstream=world.gateway,
-        finisher=world.finisher,
-        callback_secret=world.read_secret,
-        policy=world.policy,
-        clock=world.clock,
-        target_source=source if source is not None else world.downloader,
-    )
+    return world.submitter(target_source=source if source is not None else world.downloader)
 
 
 def api_job(world: World, job_id: str = JOB_ID, **overrides: Any) -> Job:
@@ -450,7 +441,7 @@ def test_shown_url_keeps_scheme_host_and_path_only(url: str, shown: str) -> None
 
 def test_without_a_target_downloader_a_url_job_is_rejected_clearly(api: World) -> None:
     url_job(api)
-    bare = Submitter(api.jobs, api.media, api.gateway, api.finisher, api.read_secret, api.policy, api.clock)
+    bare = api.submitter()
     result = bare.submit_job(JOB_ID, LEASE)
     assert (result.outcome, result.detail) == (
         Outcome.REJECTED,

@@ -48,16 +48,7 @@ def container(world: World, images: SimpleNamespace) -> SimpleNamespace:
     world.media = CountingMedia()
     world.media.put("faces/alice.jpg", images.jpeg)
     ticks = Ticks()
-    submitter = Submitter(
-        jobs=world.jobs,
-        media=world.media,
-        upstream=world.gateway,
-        finisher=world.finisher,
-        callback_secret=world.read_secret,
-        policy=world.policy,
-        clock=world.clock,
-        monotonic=ticks,
-    )
+    submitter = world.submitter(monotonic=ticks)
     return SimpleNamespace(world=world, media=world.media, submitter=submitter, ticks=ticks, images=images, job_ids={})
 
 
@@ -136,16 +127,7 @@ def test_an_ambiguity_added_meanwhile_is_seen_when_the_entry_expires(container: 
 def test_each_container_keeps_its_own(container: SimpleNamespace) -> None:
     submit(container, "one")
     listed = len(container.media.lists)
-    w = container.world
-    other = Submitter(
-        jobs=w.jobs,
-        media=w.media,
-        upstream=w.gateway,
-        finisher=w.finisher,
-        callback_secret=w.read_secret,
-        policy=w.policy,
-        clock=w.clock,
-    )
+    other = container.world.submitter()
 
     assert submit(container, "two", submitter=other)[0] is Outcome.SUBMITTED
 

@@ -135,16 +135,7 @@ class Ticks:
 
 
 def submitter(world: World, ticks: Ticks) -> Submitter:
-    return Submitter(
-        jobs=world.jobs,
-        media=world.media,
-        upstream=world.gateway,
-        finisher=world.finisher,
-        callback_secret=world.read_secret,
-        policy=world.policy,
-        clock=world.clock,
-        monotonic=ticks,
-    )
+    return world.submitter(monotonic=ticks)
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ def submitter_with_real_client(world: World, adapter: RecordingAdapter) -> Submi
         client_factory=member_clients(30, session=session_with(adapter)),
         monotonic=itertools.count(0.0, 60.0).__next__,  # a minute between looks: past any queue-full cooldown
     )
-    return Submitter(world.jobs, world.media, pool, world.finisher, world.read_secret, world.policy, world.clock)
+    return world.submitter(upstream=pool)
 
 
 def test_a_whole_job_logs_no_secrets_and_no_image_bytes(

@@ -7,11 +7,10 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from fakes import FakeMemberPool, FakePools
+from fakes import FakePools
 from swapdrop import state_machine as sm
 from swapdrop.finishing import JobFinisher
 from swapdrop.jobs import Job, JobStatus, iso
-from swapdrop.reconciler import Reconciler
 from swapdrop.result_download import DownloadedImage, ResultDownloader
 from swapdrop.snapshots import SnapshotApplier
 from swapdrop.upstream import UpstreamError
@@ -247,14 +246,8 @@ def test_an_unfetchable_result_url_does_not_wedge_the_reconciler(world: World) -
     adapter = FakePools([])
     downloader = ResultDownloader(max_bytes=10_000, pools=adapter, resolver=lambda host: ["93.184.215.14"])
     finisher = JobFinisher(world.jobs, world.media, downloader, world.events, clock=world.clock)
-    reconciler = Reconciler(
-        jobs=world.jobs,
-        upstream=FakeMemberPool({"default": world.poller}),
-        applier=SnapshotApplier(world.jobs, finisher, clock=world.clock),
-        finisher=finisher,
-        job_timeout_minutes=60,
-        quiet_seconds=120,
-        clock=world.clock,
+    reconciler = world.reconciler(
+        max_queue_wait_hours=24, applier=SnapshotApplier(world.jobs, finisher, clock=world.clock), finisher=finisher
     )
     seed(
         world,
@@ -497,16 +490,7 @@ def test_a_job_whose_upload_never_came_ends_once_the_form_and_its_grace_are_over
 
 def test_the_upload_grace_is_the_reconcilers_parameter(world: World) -> None:
     awaiting(world, "a", timedelta(seconds=61))
-    strict = Reconciler(
-        jobs=world.jobs,
-        upstream=FakeMemberPool({"default": world.poller}),
-        applier=world.applier(),
-        finisher=world.finisher,
-        job_timeout_minutes=60,
-        quiet_seconds=120,
-        clock=world.clock,
-        upload_grace_seconds=60,
-    )
+    strict = world.reconciler(max_queue_wait_hours=24, upload_grace_seconds=60)
     assert world.reconciler().run().expired == 0  # the default grace (300 s) still runs
     assert strict.run().expired == 1
 

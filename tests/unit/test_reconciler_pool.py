@@ -33,16 +33,7 @@ def pool(world: World, images: SimpleNamespace) -> FakeMemberPool:
 
 
 def reconciler(world: World, pool: FakeMemberPool, job_timeout_minutes: int = 60, queue_hours: int = 24) -> Reconciler:
-    return Reconciler(
-        jobs=world.jobs,
-        upstream=pool,
-        applier=world.applier(),
-        finisher=world.finisher,
-        job_timeout_minutes=job_timeout_minutes,
-        quiet_seconds=120,
-        clock=world.clock,
-        max_queue_wait_hours=queue_hours,
-    )
+    return world.reconciler(job_timeout_minutes, max_queue_wait_hours=queue_hours, upstream=pool)
 
 
 def seed(world: World, job_id: str, status: JobStatus, age: timedelta, **fields: object) -> Job:

@@ -20,7 +20,7 @@ from swapdrop.config import AuthStyle
 from swapdrop.job_updates import update_job
 from swapdrop.jobs import Job, JobStatus, iso
 from swapdrop.observability import metrics
-from swapdrop.submission import Outcome, SubmitResult, Submitter, capacity_delay_seconds
+from swapdrop.submission import Outcome, SubmitResult, capacity_delay_seconds
 from swapdrop.submit_queue import SubmitQueue
 from swapdrop.task_snapshot import TaskSnapshot
 from swapdrop.upstream import (
@@ -624,15 +624,7 @@ def test_a_burst_with_every_member_full_never_reaches_max_submit_attempts(
     items = [upload(f"inbox/alice/t{i}.png") for i in range(12)]
     for item in items:
         world.media.put(item.key, images.png)
-    submitter = Submitter(
-        jobs=world.jobs,
-        media=world.media,
-        upstream=harness.pool,
-        finisher=world.finisher,
-        callback_secret=world.read_secret,
-        policy=world.policy,
-        clock=world.clock,
-    )
+    submitter = world.submitter(upstream=harness.pool)
     for _ in range(world.policy.max_attempts * 3):  # each round: every member answers queue-full
         for client in harness.clients.values():
             client.script = [FULL] * 50
@@ -788,15 +780,7 @@ def test_an_invalid_pool_fails_the_delivery_before_the_job_is_touched(ready: Wor
     ready.gateway.script(Retryable("every upstream member is full (x: full)", capacity=True))
     ready.submitter().submit(item, LEASE)  # the job exists, waiting
     before = store_calls(ready)
-    submitter = Submitter(
-        jobs=ready.jobs,
-        media=ready.media,
-        upstream=harness.pool,
-        finisher=ready.finisher,
-        callback_secret=ready.read_secret,
-        policy=ready.policy,
-        clock=ready.clock,
-    )
+    submitter = ready.submitter(upstream=harness.pool)
     with pytest.raises(PoolConfigError, match=r"members\[0\]\.running") as raised:
         submitter.submit_job(item.job_id, LEASE)
     assert KEY not in str(raised.value)
