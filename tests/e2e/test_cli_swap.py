@@ -155,7 +155,9 @@ def test_ctrl_c_stops_waiting_not_the_job_and_says_how_to_resume(
     (tmp_path / "slow.png").write_bytes((FIXTURES / "astronaut.png").read_bytes())
     cli_stack.running.emulator.faults.next_submits.append("stall=45")  # the task stops at 45% until cancelled
     command = [str(SWAPDROP), "swap", face, str(tmp_path / "slow.png"), "--wait", "--local", str(cli_stack.info_file)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    # PYTHONFAULTHANDLER: if the CLI ever fails to stop, SIGABRT makes it print every thread's stack.
+    env = {**_env(), "PYTHONFAULTHANDLER": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     reader.start()
@@ -165,7 +167,13 @@ def test_ctrl_c_stops_waiting_not_the_job_and_says_how_to_resume(
         assert time.monotonic() < deadline, "".join(stderr)
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+        pytest.fail("swapdrop swap --wait did not stop within 30 s of Ctrl-C; its stderr:\n" + "".join(stderr))
     reader.join(timeout=10)
     assert process.returncode == 130, "".join(stderr)
     text = "".join(stderr)
