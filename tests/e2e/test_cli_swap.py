@@ -157,7 +157,14 @@ def test_ctrl_c_stops_waiting_not_the_job_and_says_how_to_resume(
     command = [str(SWAPDROP), "swap", face, str(tmp_path / "slow.png"), "--wait", "--local", str(cli_stack.info_file)]
     # PYTHONFAULTHANDLER: if the CLI ever fails to stop, SIGABRT makes it print every thread's stack.
     env = {**_env(), "PYTHONFAULTHANDLER": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=_ctrl_c_as_from_a_terminal,
+    )
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(process.stderr), daemon=True)
     reader.start()
@@ -192,6 +199,13 @@ def test_ctrl_c_stops_waiting_not_the_job_and_says_how_to_resume(
     finished = run_cli(*resume[1:], "--json", stack=cli_stack, target=False)
     assert finished.returncode == 1
     assert _json_lines(finished.stdout)[0]["status"] == "CANCELLED"
+
+
+def _ctrl_c_as_from_a_terminal() -> None:
+    """SIGINT at its default in the CLI, as a shell gives a foreground command. A background job (`cmd &`
+    in a script, as CI may start this suite) inherits SIGINT ignored, and Python then rightly keeps
+    ignoring it: Ctrl-C would never reach the CLI, and this test would wait for nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _env() -> dict[str, str]:
